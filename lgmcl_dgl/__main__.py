@@ -1,0 +1,3 @@
+from lgmcl_dgl.cli.main import cli
+
+cli()

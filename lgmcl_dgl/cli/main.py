@@ -1,0 +1,17 @@
+"""``lgmcl`` click group; subcommands live one per module beside this file."""
+
+from __future__ import annotations
+
+import click
+
+from lgmcl_dgl import __version__
+from lgmcl_dgl.cli.datasets import datasets
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="lgmcl")
+def cli() -> None:
+    """LGM-CL: local-global multimodal contrastive learning for molecular property prediction."""
+
+
+cli.add_command(datasets)

@@ -1,0 +1,1 @@
+"""Where molecules enter: the dataset registry, CSV loading, splits and artifact files."""

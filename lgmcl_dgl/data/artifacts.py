@@ -1,0 +1,113 @@
+"""Artifact directories: atomic writes, checksums and the one manifest format every step shares.
+
+A step writes its files, then ``manifest.json`` last and atomically: a directory whose manifest
+exists is complete, so "is this step done?" has one answer everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field, is_dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+_TRACKED_PACKAGES = ("lgmcl-dgl", "torch", "dgl", "dgllife", "rdkit", "transformers", "numpy", "scikit-learn", "scikit-fingerprints")
+
+
+class ArtifactError(RuntimeError):
+    """An artifact directory is missing, incomplete or was made from something else."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths and numpy scalars to plain JSON types."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return obj.item()
+    return obj
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass
+class Manifest:
+    """What made an artifact directory, from which inputs, with which settings and versions."""
+
+    kind: str
+    config: dict[str, Any]
+    inputs: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    counts: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=package_versions)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    def write(self, directory: str | os.PathLike) -> Path:
+        return atomic_write_json(Path(directory) / MANIFEST, self)
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike, kind: str | None = None) -> "Manifest":
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise ArtifactError(f"{directory}: no {MANIFEST}; the step that writes it did not finish")
+        data = json.loads(path.read_text())
+        if kind is not None and data.get("kind") != kind:
+            raise ArtifactError(f"{directory}: holds a {data.get('kind')!r} artifact, expected {kind!r}")
+        return cls(**data)
+
+    def matches(self, config: dict[str, Any], inputs: dict[str, str]) -> bool:
+        """True when this manifest was made from the same inputs with the same settings (a cache hit)."""
+        return to_jsonable(config) == self.config and inputs == self.inputs

@@ -1,0 +1,233 @@
+"""Rows of a CSV, SMILES file or registry dataset -> SMILES, labels with masks, and an invalid report.
+
+Rows are numbered from 0 over data rows (the header is not a row); the same numbers appear in
+``invalid.csv``, split files and predictions, so every input row can be traced.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lgmcl_dgl.data import registry
+
+SMILES_FILE_SUFFIXES = (".smi", ".smiles", ".txt")
+
+
+class InputError(ValueError):
+    """The input cannot be used as given; the message names the file, row and column."""
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    row: int
+    smiles: str
+    reason: str
+
+
+@dataclass
+class MoleculeTable:
+    """Molecules of one input in input order. ``labels`` is float32 with NaN where a label is missing."""
+
+    source: Path
+    rows: np.ndarray  # data-row index of each molecule in the input file
+    smiles: list[str]
+    labels: np.ndarray  # (n, n_tasks) float32, NaN = missing
+    task_names: list[str]
+    n_input: int
+    invalid: list[InvalidRow] = field(default_factory=list)
+    spec: registry.DatasetSpec | None = None
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return ~np.isnan(self.labels)
+
+    def subset(self, positions: np.ndarray | list[int]) -> "MoleculeTable":
+        positions = np.asarray(positions, dtype=np.int64)
+        return MoleculeTable(self.source, self.rows[positions], [self.smiles[i] for i in positions],
+                             self.labels[positions], self.task_names, self.n_input, [], self.spec)
+
+
+def resolve_source(source: str | Path) -> tuple[Path, registry.DatasetSpec | None]:
+    """A path as given, or a registry name: the shipped copy if the package has one, else the cache."""
+    path = Path(source)
+    if path.exists():
+        return path, None
+    name = str(source).lower()
+    if name in registry.DATASETS:
+        spec = registry.get_spec(name)
+        embedded = registry.EMBEDDED.get(name)
+        return (embedded if embedded and embedded.is_file() else registry.fetch(name)), spec
+    raise InputError(f"{source}: no such file, and not a dataset name ({', '.join(registry.DATASETS)})")
+
+
+def read_table(source: str | Path, smiles_column: str | None = None,
+               target_columns: list[str] | None = None, *, require_targets: bool = False) -> MoleculeTable:
+    """Read SMILES and labels without parsing molecules (fast; parsing happens in ``validate``)."""
+    path, spec = resolve_source(source)
+    if path.suffix.lower() in SMILES_FILE_SUFFIXES:
+        smiles = _read_smiles_file(path)
+        table = MoleculeTable(path, np.arange(len(smiles)), smiles, np.zeros((len(smiles), 0), np.float32), [],
+                              len(smiles), spec=spec)
+    else:
+        table = _read_csv(path, spec, smiles_column, target_columns)
+    if require_targets and not table.task_names:
+        raise InputError(f"{path}: no target columns; name them with --target-columns")
+    return table
+
+
+def _read_smiles_file(path: Path) -> list[str]:
+    smiles = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            smiles.append(line.split()[0] if line else "")
+    while smiles and not smiles[-1]:
+        smiles.pop()
+    if not smiles:
+        raise InputError(f"{path}: empty file, no SMILES")
+    return smiles
+
+
+def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str | None,
+              target_columns: list[str] | None) -> MoleculeTable:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file, no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    smiles_column = smiles_column or (spec.smiles_column if spec else None) or _guess_smiles_column(path, frame)
+    if smiles_column not in frame.columns:
+        raise InputError(f"{path}: no column {smiles_column!r}; columns are {list(frame.columns)}")
+    if target_columns is None and spec is not None:
+        target_columns = list(spec.task_columns) if spec.task_columns else [c for c in frame.columns if c != smiles_column]
+    if target_columns is None:
+        target_columns = [c for c in frame.columns if c != smiles_column and _is_numeric_column(frame[c])]
+    missing = [c for c in target_columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: no column(s) {missing}; columns are {list(frame.columns)}")
+    if len(frame) == 0:
+        raise InputError(f"{path}: header only, no data rows")
+    labels = np.full((len(frame), len(target_columns)), np.nan, dtype=np.float32)
+    for j, column in enumerate(target_columns):
+        labels[:, j] = _parse_labels(path, frame[column], column)
+    smiles = [s.strip() for s in frame[smiles_column].tolist()]
+    return MoleculeTable(path, np.arange(len(frame)), smiles, labels, list(target_columns), len(frame), spec=spec)
+
+
+def _guess_smiles_column(path: Path, frame: pd.DataFrame) -> str:
+    lowered = {c.lower(): c for c in frame.columns}
+    for name in ("smiles", "canonical_smiles", "mol"):
+        if name in lowered:
+            return lowered[name]
+    candidates = [c for c in frame.columns if "smiles" in c.lower()]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise InputError(f"{path}: cannot tell which column holds SMILES among {list(frame.columns)}; "
+                     "name it with --smiles-column")
+
+
+_MISSING = {"", "nan", "NaN", "NA", "N/A", "na", "null", "None"}
+
+
+def _is_numeric_column(values: pd.Series) -> bool:
+    present = values[~values.str.strip().isin(_MISSING)]
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+
+
+def _parse_labels(path: Path, values: pd.Series, column: str) -> np.ndarray:
+    stripped = values.str.strip()
+    missing = stripped.isin(_MISSING)
+    numbers = pd.to_numeric(stripped.where(~missing), errors="coerce")
+    bad = numbers.isna() & ~missing
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{path}: row {row} (line {row + 2}), column {column!r}: label "
+                         f"{values.iloc[row]!r} is not a number ({int(bad.sum())} such value(s) in the column)")
+    return numbers.to_numpy(dtype=np.float32)
+
+
+class _RDKitMessages(logging.Handler):
+    """Collects RDKit's log lines so a parse failure can be reported in RDKit's own words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().split("] ", 1)[-1].strip())
+
+
+_rdkit_messages: _RDKitMessages | None = None
+
+
+def _rdkit_log() -> _RDKitMessages:
+    global _rdkit_messages
+    if _rdkit_messages is None:
+        from rdkit import rdBase
+
+        rdBase.LogToPythonLogger()
+        logger = logging.getLogger("rdkit")
+        _rdkit_messages = _RDKitMessages()
+        logger.handlers = [_rdkit_messages]  # RDKit's own handler would print every message to stderr
+        logger.propagate = False
+    return _rdkit_messages
+
+
+def smiles_problem(smiles: str):
+    """Parse one SMILES; return ``(mol, None)`` or ``(None, reason)`` with RDKit's own words."""
+    from rdkit import Chem
+
+    if not smiles:
+        return None, "empty SMILES"
+    log = _rdkit_log()
+    log.messages.clear()
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None:
+        first = next((m for m in log.messages if "Parse Error" in m), None)
+        return None, first or "RDKit cannot parse this SMILES"
+    if mol.GetNumAtoms() == 0:
+        return None, "molecule has no atoms"
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # RDKit raises several sanitisation exception types
+        return None, f"{type(exc).__name__}: {exc}"
+    return mol, None
+
+
+def validate(table: MoleculeTable) -> MoleculeTable:
+    """Keep the molecules RDKit can parse and list every other row with its reason."""
+    keep, invalid = [], list(table.invalid)
+    for position, smiles in enumerate(table.smiles):
+        _, reason = smiles_problem(smiles)
+        if reason is None:
+            keep.append(position)
+        else:
+            invalid.append(InvalidRow(int(table.rows[position]), smiles, reason))
+    valid = table.subset(keep)
+    valid.invalid = invalid
+    if not len(valid):
+        raise InputError(f"{table.source}: none of {table.n_input} rows holds a valid molecule "
+                         f"(first problem: row {invalid[0].row}: {invalid[0].reason})")
+    return valid
+
+
+def load_molecules(source: str | Path, smiles_column: str | None = None,
+                   target_columns: list[str] | None = None, *, require_targets: bool = False) -> MoleculeTable:
+    return validate(read_table(source, smiles_column, target_columns, require_targets=require_targets))
+
+
+def write_invalid_csv(path: str | Path, invalid: list[InvalidRow]) -> Path:
+    from lgmcl_dgl.data.artifacts import atomic_write_text
+
+    frame = pd.DataFrame([(r.row, r.smiles, r.reason) for r in invalid], columns=["row", "smiles", "reason"])
+    return atomic_write_text(path, frame.to_csv(index=False))
