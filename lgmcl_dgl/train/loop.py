@@ -215,6 +215,8 @@ class _Trainer:
     def _run_epoch(self, bar, started: float) -> str | None:
         """Train the rest of the current epoch; returns why training must stop, or None to go on."""
         cfg, state = self.config, self.state
+        if hasattr(self.dataset, "set_epoch"):  # per-epoch augmentation, derived from (seed, epoch, index)
+            self.dataset.set_epoch(state.epoch)
         local = self.batches.local_batches(state.epoch)
         sizes = [len(b) for b in self.batches.global_batches(state.epoch)]
         loader = DataLoader(self.dataset, batch_sampler=local[state.batch_in_epoch:], collate_fn=self.collate,
