@@ -95,6 +95,23 @@ def test_kill_9_and_a_corrupted_checkpoint_then_resume_equals_a_straight_run(cor
     assert losses(killed) == losses(straight)
 
 
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(corpus, tmp_path):
+    """The whole pretrain command under torchrun (gloo): same losses as one process, dropout off."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    no_dropout = ["--set", "local.dropout=0", "--set", "global.dropout=0", "--set", "global.attn_dropout=0",
+                  "--set", "text.dropout=0", "--max-steps", "4"]
+    runs = {"one": [sys.executable, "-m", "lgmcl_dgl"],
+            "two": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lgmcl_dgl"]}
+    for name, launcher in runs.items():
+        subprocess.run([*launcher, *args(corpus, tmp_path / name, *no_dropout)], env=env, cwd=REPO, check=True,
+                       capture_output=True, timeout=600)
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(one) == len(two) == 4
+    for a, b in zip(one, two):
+        assert [float(x) for x in a] == pytest.approx([float(x) for x in b], rel=1e-5)
+
+
 def test_unknown_pretrained_name_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="not a shipped pretrained model"):
         resolve_pretrained("no-such-model")

@@ -97,7 +97,9 @@ def pretrain(source: str, out_dir: Path, preset: str, config_file: str | None, o
                      objectives=tuple(split_columns(objectives) or ()), temperature=temperature,
                      weights=parse_pairs(weights, "weights"), smiles_views=smiles_views, smiles_column=smiles_column,
                      featurized=featurized, descriptions=descriptions, jobs=jobs, train=train)
+    from lgmcl_dgl.train.distributed import is_main
+
     out = run_api(run_pretrain, source, out_dir, config)
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
-    if manifest:
+    if manifest and is_main():
         click.echo(f"{out}: {json.dumps(manifest['counts'])}, stopped because {manifest['extra']['stopped_because']}")
