@@ -61,12 +61,13 @@ def collate(records: Sequence[MoleculeRecord]) -> GraphBatch:
     n_atoms = np.fromiter((len(r.node_feats) for r in records), dtype=np.int64, count=len(records))
     n_bonds = np.fromiter((len(r.bonds) for r in records), dtype=np.int64, count=len(records))
     atom_offsets = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
-    bonds = np.concatenate([r.bonds for r in records]).astype(np.int64) + np.repeat(atom_offsets, n_bonds)[:, None]
+    bonds = np.concatenate([r.bonds for r in records]).astype(np.int32) + np.repeat(atom_offsets, n_bonds).astype(np.int32)[:, None]
     src = bonds.reshape(-1)  # u0, v0, u1, v1 ...: edge 2k is u->v of bond k, edge 2k+1 is v->u (dgllife's order)
     dst = bonds[:, ::-1].reshape(-1)
-    graph = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst.copy())), num_nodes=int(n_atoms.sum()))
-    graph.set_batch_num_nodes(torch.from_numpy(n_atoms))
-    graph.set_batch_num_edges(torch.from_numpy(2 * n_bonds))
+    graph = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst.copy())), num_nodes=int(n_atoms.sum()),
+                      idtype=torch.int32)  # dgllife's graphs are int32 too
+    graph.set_batch_num_nodes(torch.from_numpy(n_atoms.astype(np.int32)))
+    graph.set_batch_num_edges(torch.from_numpy((2 * n_bonds).astype(np.int32)))
     graph.ndata[ATOM_FIELD] = torch.from_numpy(np.concatenate([r.node_feats for r in records]).astype(np.float32, copy=False))
     graph.edata[BOND_FIELD] = torch.from_numpy(np.repeat(np.concatenate([r.bond_feats for r in records]), 2, axis=0)
                                                .astype(np.float32, copy=False))

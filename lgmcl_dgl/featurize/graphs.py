@@ -138,9 +138,11 @@ def feature_dims(name: str) -> tuple[int, int]:
 def mol_graph_arrays(mol: Chem.Mol, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(node_feats (n_atoms, d_atom), bonds (n_bonds, 2) int32, bond_feats (n_bonds, d_bond))``, one row per bond.
 
-    Bonds are stored once; ``collate`` adds both directions in dgllife's order.
+    Atoms are renumbered as dgllife's ``smiles_to_bigraph`` does by default (canonical atom order),
+    so our graphs equal dgllife's. Bonds are stored once; ``collate`` adds both directions in dgllife's order.
     """
     atom_featurizer, bond_featurizer = get_featurizers(name)
+    mol = Chem.RenumberAtoms(mol, list(Chem.CanonicalRankAtoms(mol)))
     node_feats = atom_featurizer(mol)[ATOM_FIELD].numpy().astype(np.float32, copy=False)
     n_bonds = mol.GetNumBonds()
     bonds = np.asarray([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int32).reshape(n_bonds, 2)
