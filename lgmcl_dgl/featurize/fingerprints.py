@@ -1,10 +1,12 @@
 """The reference's three fingerprints: MACCS (167 bits), PubChem (881 bits, on the molecule with
 explicit H) and ErG (441 values), concatenated in that order into 1,489 dims.
 
-PubChem comes from scikit-fingerprints. Its bit variant compiles every SMARTS pattern again for
-every molecule and counts all matches where one match decides the bit; ``_PubChemBits`` compiles
-each pattern once and stops at the first match, which is about 2.5x faster and bit-for-bit the
-same (tests/featurize/test_fingerprints.py checks 1,000 real molecules against scikit-fingerprints).
+PubChem comes from scikit-fingerprints. Its bit variant compiles its 618 SMARTS patterns again for
+every molecule and counts all matches where one match decides the bit. ``_PubChemBits`` keeps all
+of scikit-fingerprints' code but answers the SMARTS part with an RDKit FilterCatalog built once:
+patterns compiled once, first match only, the loop over patterns in C++. That is about 3.5x
+faster (benchmarks/featurize.py) and bit-for-bit the same (tests/featurize/test_fingerprints.py
+checks 1,000 real molecules against scikit-fingerprints).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import MACCSkeys, rdReducedGraphs
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogEntry, SmartsMatcher
 from skfp.fingerprints import PubChemFingerprint
 
 FINGERPRINT_SIZES = {"maccs": 167, "pubchem": 881, "erg": 441}
@@ -22,17 +25,27 @@ ERG_SETTINGS = {"fuzzIncrement": 0.3, "maxPath": 21, "minPath": 1}
 
 
 class _PubChemBits(PubChemFingerprint):
-    """scikit-fingerprints' PubChem bits with precompiled SMARTS and first-match tests."""
+    """scikit-fingerprints' PubChem bits; each SMARTS list is one FilterCatalog, built on first use."""
 
     def __init__(self) -> None:
         super().__init__(count=False)
-        self._compiled: dict[int, list[Chem.Mol]] = {}
+        self._catalogs: dict[int, tuple[list[str], FilterCatalog]] = {}
+
+    def _catalog(self, smarts_list: list[str]) -> FilterCatalog:
+        cached = self._catalogs.get(id(smarts_list))
+        if cached is None or cached[0] is not smarts_list:
+            catalog = FilterCatalog()
+            for i, smarts in enumerate(smarts_list):  # an entry's description is its position in the list
+                catalog.AddEntry(FilterCatalogEntry(str(i), SmartsMatcher(str(i), Chem.MolFromSmarts(smarts), 1)))
+            cached = self._catalogs[id(smarts_list)] = (smarts_list, catalog)
+        return cached[1]
 
     def _get_smarts_match_counts(self, mol: Chem.Mol, smarts_list: list[str]) -> list[int]:
-        patterns = self._compiled.get(id(smarts_list))
-        if patterns is None:
-            patterns = self._compiled[id(smarts_list)] = [Chem.MolFromSmarts(s) for s in smarts_list]
-        return [int(mol.HasSubstructMatch(p)) for p in patterns]
+        """1 where the pattern matches at least once: all the bit variant uses of the count."""
+        bits = [0] * len(smarts_list)
+        for entry in self._catalog(smarts_list).GetMatches(mol):
+            bits[int(entry.GetDescription())] = 1
+        return bits
 
 
 @lru_cache(maxsize=1)
