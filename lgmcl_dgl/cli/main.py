@@ -6,6 +6,7 @@ import click
 
 from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
+from lgmcl_dgl.cli.featurize import featurize
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -15,3 +16,4 @@ def cli() -> None:
 
 
 cli.add_command(datasets)
+cli.add_command(featurize)
