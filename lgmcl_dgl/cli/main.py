@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lgmcl_dgl import __version__
+from lgmcl_dgl.cli.augment import augment
 from lgmcl_dgl.cli.datasets import datasets
 
 
@@ -15,3 +16,4 @@ def cli() -> None:
 
 
 cli.add_command(datasets)
+cli.add_command(augment)

@@ -35,7 +35,9 @@ RECORDS = "descriptions.jsonl"
 STATE = "augment_state.json"  # settings of an unfinished run, so a resume cannot mix settings
 FAILED = "failed.csv"
 INVALID = "invalid.csv"
-_RUNTIME_OPTIONS = {"concurrency", "timeout", "max_retries", "backoff", "batch_size", "device", "cache"}
+# options that change speed or where answers come from, not what they say: a resume may change them
+_RUNTIME_OPTIONS = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "batch_size", "device",
+                    "cache"}
 
 
 @dataclass
@@ -224,12 +226,20 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
         manifest = Manifest.read(out, KIND)
         if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed"):
             return out  # complete, same inputs and settings
-    _start(out, config, inputs)
+    backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
+    try:
+        return _run(out, config, backend, rows, smiles, inputs)
+    finally:
+        if backend is not None:
+            backend.close()
 
+
+def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: list[str],
+         inputs: dict[str, str]) -> Path:
+    _start(out, config, inputs)
     positions = _shard(len(rows), config)
     done = read_records(out / RECORDS, repair=True)
     todo = [(rows[p], smiles[p]) for p in positions if rows[p] not in done]
-    backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
     model = rdkit_backend.MODEL if backend is None else backend.model
     prompt_version = rdkit_backend.PROMPT_VERSION if backend is None else backend.prompt_version
 
@@ -256,8 +266,6 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
                     bar.set_postfix(failed=report.failed, retried=report.retried, refresh=False)
     finally:
         bar.close()
-        if backend is not None:
-            backend.close()
     seconds = time.perf_counter() - started
     invalid.sort(key=lambda r: r.row)
     n_records = _sort_records(out / RECORDS)

@@ -74,12 +74,12 @@ def parse_answer(text: str) -> dict[str, Any]:
     """A model's answer -> validated fields. Tolerates a Markdown fence or prose around one JSON object."""
     text = _FENCE.sub("", text.strip())
     start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
+    if start < 0:
         raise DescriptionError("answer holds no JSON object")
     try:
-        obj = json.loads(text[start:end + 1])
+        obj = json.loads(text[start:end + 1] if end > start else text[start:])
     except json.JSONDecodeError as exc:
-        raise DescriptionError(f"answer is not valid JSON ({exc.msg} at char {exc.pos})") from None
+        raise DescriptionError(f"answer is not valid JSON ({exc.msg})") from None
     return validate_fields(obj)
 
 
