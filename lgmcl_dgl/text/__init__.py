@@ -1,0 +1,1 @@
+"""Text side: descriptions, SMILES views, the augment step and the tokenizer."""
