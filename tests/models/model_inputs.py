@@ -19,7 +19,7 @@ SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C", "[Na+].[Cl-]", "CN1CCC[
 
 def graph_of(mol_or_smiles) -> dgl.DGLGraph:
     mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else mol_or_smiles
-    graph = mol_to_bigraph(mol, node_featurizer=ATOMS, edge_featurizer=BONDS)
+    graph = mol_to_bigraph(mol, node_featurizer=ATOMS, edge_featurizer=BONDS, canonical_atom_order=False)
     if "e" not in graph.edata:  # no bonds: dgllife adds no edge data, batching needs the key
         graph.edata["e"] = torch.zeros(0, BONDS.feat_size("e"))
     return graph
