@@ -6,6 +6,8 @@ import click
 
 from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
+from lgmcl_dgl.cli.featurize import featurize
+from lgmcl_dgl.cli.augment import augment
 from lgmcl_dgl.cli.pretrain import pretrain
 
 
@@ -16,4 +18,6 @@ def cli() -> None:
 
 
 cli.add_command(datasets)
+cli.add_command(featurize)
+cli.add_command(augment)
 cli.add_command(pretrain)
