@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def pretrain(source: str, out_dir: Path, preset: str, config_file: str | None, o
     """
     from lgmcl_dgl.pretrain import PretrainConfig, pretrain as run_pretrain
     from lgmcl_dgl.train.loop import TrainConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # which steps ran, resumed from where
 
     train = run_api(TrainConfig, **train_options, time_limit=parse_duration(time_limit), clip_norm=clip_norm or None,
                     resume=resume, progress=not quiet)
