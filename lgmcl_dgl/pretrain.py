@@ -346,7 +346,8 @@ def retrieval_accuracy(model, tokenizer, records, descriptions: list[str], batch
     """Graph -> text top-1 retrieval among the given molecules (chance = 1 / n).
 
     ``records`` are featurize ``MoleculeRecord``s, ``descriptions`` their texts in the same order.
-    Returns accuracies for graph -> description, graph -> SMILES and graph -> both (the cross view).
+    Returns top-1 / top-5 accuracies for graph -> description, graph -> SMILES and graph -> both (the
+    cross objective's text vector), with chance levels.
     """
     from lgmcl_dgl.featurize.dataset import collate
 
@@ -365,6 +366,10 @@ def retrieval_accuracy(model, tokenizer, records, descriptions: list[str], batch
         parts["description"].append(views["description"])
         parts["text"].append(text_vector(views))
     vectors = {k: F.normalize(torch.cat(v), dim=-1) for k, v in parts.items()}
-    target = torch.arange(len(records))
-    return {f"graph_to_{k}_top1": float(((vectors["graph"] @ vectors[k].T).argmax(1) == target).float().mean())
-            for k in ("description", "smiles", "text")} | {"chance": 1 / len(records), "n": len(records)}
+    target = torch.arange(len(records))[:, None]
+    scores = {"n": len(records), "chance_top1": 1 / len(records), "chance_top5": min(1.0, 5 / len(records))}
+    for kind in ("description", "smiles", "text"):
+        ranked = (vectors["graph"] @ vectors[kind].T).topk(min(5, len(records)), dim=1).indices
+        scores[f"graph_to_{kind}_top1"] = round(float((ranked[:, :1] == target).any(1).float().mean()), 4)
+        scores[f"graph_to_{kind}_top5"] = round(float((ranked == target).any(1).float().mean()), 4)
+    return scores

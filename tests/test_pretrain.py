@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from lgmcl_dgl.cli.main import cli
-from lgmcl_dgl.pretrain import resolve_pretrained
+from lgmcl_dgl.pretrain import resolve_pretrained, retrieval_accuracy
 from lgmcl_dgl.train.checkpoint import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +67,19 @@ def test_pretrain_writes_a_loadable_model_and_logs(corpus, tmp_path):
     model = load_model(out)
     assert model.config.text.max_length == 48 and model.config.embed_dim == 16
     assert (out / "tokenizer" / "tokenizer_config.json").is_file()
+
+    import pandas as pd
+
+    from lgmcl_dgl.featurize.pipeline import featurize_smiles
+    from lgmcl_dgl.text.augment import rdkit_description
+    from lgmcl_dgl.text.tokenizer import load_tokenizer
+
+    smiles = pd.read_csv(corpus)["smiles"].tolist()
+    scores = retrieval_accuracy(model, load_tokenizer(out / "tokenizer"), featurize_smiles(smiles),
+                                [rdkit_description(s) for s in smiles])
+    assert scores["n"] == 24 and scores["chance_top1"] == pytest.approx(1 / 24)
+    for kind in ("description", "smiles", "text"):
+        assert 0 <= scores[f"graph_to_{kind}_top1"] <= scores[f"graph_to_{kind}_top5"] <= 1
 
     again = CliRunner().invoke(cli, args(corpus, out, "--epochs", "3", "--temperature", "0.2"))
     assert again.exit_code != 0 and "temperature" in again.output  # a different run needs its own directory
