@@ -75,10 +75,10 @@ def featurize_molecule(smiles: str, row: int, labels: np.ndarray, atom_featurize
     """Featurize one SMILES, or say why not; never raises for a bad molecule."""
     from rdkit import Chem
 
-    _, reason = smiles_problem(smiles)  # the same reasons as every other step's invalid rows
-    if reason is not None:
-        return InvalidRow(row, smiles, reason)
-    mol = Chem.MolFromSmiles(smiles)  # the default parse (stereo perceived, H removed), as dgllife's loaders do
+    mol = Chem.MolFromSmiles(smiles) if smiles else None  # the default parse (stereo perceived, H removed), as dgllife's
+    if mol is None or mol.GetNumAtoms() == 0:
+        _, reason = smiles_problem(smiles)  # the same reasons as every other step's invalid rows
+        return InvalidRow(row, smiles, reason or "RDKit cannot parse this SMILES")
     try:
         node_feats, bonds, bond_feats = mol_graph_arrays(mol, atom_featurizer)
         values = compute_fingerprints(mol, fingerprints)
