@@ -42,7 +42,7 @@ class FeaturizeConfig:
     target_columns: list[str] | None = None
     atom_featurizer: str = "attentivefp"
     fingerprints: tuple[str, ...] = ("maccs", "pubchem", "erg")
-    shard_size: int = 2000
+    shard_size: int = 1000
     jobs: int | None = None  # worker processes; None = every core this process may use
     shard_index: int | None = None  # featurize only shards k with k % num_shards == shard_index
     num_shards: int | None = None
