@@ -2,8 +2,10 @@
 
 compare: the same molecules through (a) a naive single-process loop (dgllife smiles_to_bigraph +
 RDKit MACCS + scikit-fingerprints PubChem on the molecule with explicit H + RDKit ErG, one
-molecule at a time, as the reference does per batch) and (b) `featurize` with --jobs workers;
-checks every graph, feature and fingerprint is equal and prints molecules/s and the ratio.
+molecule at a time, as the reference does per batch) and (b) `featurize` with 1 and with --jobs
+workers; checks every graph, feature and fingerprint is equal and prints molecules/s and the ratios.
+It also measures how many cores' worth of CPU the machine actually gives --jobs processes (on a
+shared machine, other work takes cores), which bounds the parallel part of the speedup.
 scaling: `lgmcl featurize` as a subprocess on the first N SMILES of both MOSES files, with wall
 time and the peak resident memory of the whole process tree (sampled every 0.2 s).
 
@@ -95,23 +97,60 @@ def identical(naive_graphs, naive_fps, out_dir: Path) -> dict:
     return {"all": all(checks.values()), **checks}
 
 
+def cpu_parallelism(jobs: int) -> float:
+    """How many cores' worth of CPU this machine gives `jobs` processes right now (ideal: `jobs`).
+
+    On a shared machine other users' work takes cores; this calibrates the parallel part of the speedup.
+    """
+    import multiprocessing
+
+    work = [4_000_000] * jobs
+    start = time.perf_counter()
+    for n in work:
+        _spin(n)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, work)
+        parallel = time.perf_counter() - start
+    return round(serial / parallel, 2)
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def same_files(a: Path, b: Path) -> bool:
+    files = sorted(p.relative_to(a) for p in (a / "shards").rglob("*") if p.is_file())
+    return files == sorted(p.relative_to(b) for p in (b / "shards").rglob("*") if p.is_file()) and all(
+        (a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
 def compare(n: int, jobs: int) -> dict:
     from lgmcl_dgl.featurize import FeaturizeConfig, featurize
 
     smiles = moses_smiles(n)
-    result = {"n": n, "jobs": jobs, "machine_before": machine()}
+    result = {"n": n, "jobs": jobs, "machine_before": machine(), "cpu_parallelism_available": cpu_parallelism(jobs)}
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_csv(smiles, Path(tmp))
         start = time.perf_counter()
         graphs, fingerprints = naive_loop(smiles)
         naive_s = time.perf_counter() - start
-        start = time.perf_counter()
-        out = featurize(csv, Path(tmp) / "out", FeaturizeConfig(jobs=jobs, progress=False))
-        ours_s = time.perf_counter() - start
-        result["identical"] = identical(graphs, fingerprints, out)
-    result.update({"naive_seconds": round(naive_s, 2), "ours_seconds": round(ours_s, 2),
-                   "naive_mol_per_s": round(n / naive_s, 1), "ours_mol_per_s": round(n / ours_s, 1),
-                   "speedup": round(naive_s / ours_s, 2), "machine_after": machine()})
+        seconds = {}
+        for workers in (1, jobs):
+            start = time.perf_counter()
+            featurize(csv, Path(tmp) / f"jobs{workers}", FeaturizeConfig(jobs=workers, progress=False))
+            seconds[workers] = time.perf_counter() - start
+        result["identical"] = identical(graphs, fingerprints, Path(tmp) / f"jobs{jobs}")
+        result["identical"]["jobs_1_files_equal_jobs_n"] = same_files(Path(tmp) / "jobs1", Path(tmp) / f"jobs{jobs}")
+    result.update({"naive_seconds": round(naive_s, 2), "ours_seconds": round(seconds[jobs], 2),
+                   "ours_1_job_seconds": round(seconds[1], 2), "naive_mol_per_s": round(n / naive_s, 1),
+                   "ours_mol_per_s": round(n / seconds[jobs], 1), "ours_1_job_mol_per_s": round(n / seconds[1], 1),
+                   "speedup": round(naive_s / seconds[jobs], 2), "speedup_1_job": round(naive_s / seconds[1], 2),
+                   "cpu_parallelism_available_after": cpu_parallelism(jobs), "machine_after": machine()})
     return result
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_bytes, sha256_file
-from lgmcl_dgl.data.load import InvalidRow, read_table, smiles_problem, write_invalid_csv
+from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
@@ -60,6 +60,8 @@ class FeaturizeConfig:
             raise ValueError("give --shard-index and --num-shards together")
         if self.num_shards is not None and not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard index {self.shard_index} is not in 0..{self.num_shards - 1}")
+        if self.merge and self.num_shards is not None:
+            raise ValueError("--merge joins the slices; run it without --shard-index/--num-shards")
 
     def settings(self) -> dict:
         """What the output depends on (the cache key, with the input's sha256)."""
@@ -249,6 +251,9 @@ def _write_manifest(out: Path, table, plan, settings: dict, inputs: dict, config
     if n_valid + len(invalid) != table.n_input:
         raise ArtifactError(f"{out}: shards hold {n_valid + len(invalid)} rows, the input has {table.n_input}")
     write_invalid_csv(out / INVALID_CSV, invalid)
+    if n_valid == 0:
+        raise InputError(f"{table.source}: none of {table.n_input} rows holds a valid molecule "
+                         f"(first problem: row {invalid[0].row}: {invalid[0].reason}); see {out / INVALID_CSV}")
     keep = {_shard_name(k) for k, _, _ in plan}
     for folder in shards_dir.iterdir():
         if folder.name not in keep:
