@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lgmcl_dgl.cli.options import run_api
-from lgmcl_dgl.text.backends import BACKENDS
+from lgmcl_dgl.text.backends import BACKENDS, BackendError
 
 # backend -> the options it takes (CLI names as keyword arguments of its config dataclass)
 _BACKEND_OPTIONS = {
@@ -67,7 +67,10 @@ def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, 
     config = run_api(AugmentConfig, backend=backend, n_smiles=n_smiles, seed=seed, jobs=jobs,
                      smiles_column=smiles_column, shard_index=shard_index, num_shards=num_shards, fallback=fallback,
                      options=backend_options, overwrite=overwrite, progress=not quiet)
-    out = run_api(run_augment, source, out_dir, config)
+    try:
+        out = run_api(run_augment, source, out_dir, config)
+    except BackendError as exc:
+        raise click.ClickException(f"{exc} (records written so far are kept; rerun to resume)") from exc
     manifest = Manifest.read(out)
     click.echo(f"{out}: {manifest.extra.get('summary', '')}")
     click.echo(json.dumps(manifest.counts))

@@ -50,6 +50,7 @@ class ChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go in two writes; no 40 ms delayed-ACK stall
             def log_message(self, *args) -> None:
                 pass
 

@@ -99,8 +99,9 @@ class OpenAIBackend:
 
     def _describe(self, molecule: "PreparedMolecule") -> Outcome:
         attempts = 0
+        backoff = self.config.backoff
         retrying = Retrying(stop=stop_after_attempt(self.config.max_retries + 1),
-                            wait=wait_exponential_jitter(initial=self.config.backoff, max=60),
+                            wait=wait_exponential_jitter(initial=backoff, max=60, jitter=backoff),
                             retry=retry_if_exception_type(TransientError), reraise=True)
         try:
             for attempt in retrying:
