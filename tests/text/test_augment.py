@@ -67,13 +67,23 @@ def test_other_settings_need_overwrite(bbbp_slice, tmp_path):
     assert all(len(r.smiles_views) == 2 for r in load_descriptions(out).values())
 
 
-def test_shards_cover_every_row_once(bbbp_slice, tmp_path):
-    full = load_descriptions(augment(bbbp_slice, tmp_path / "full", AugmentConfig(n_smiles=1, progress=False)))
-    for index in range(3):
-        augment(bbbp_slice, tmp_path / "shards" / f"shard-{index}",
-                AugmentConfig(n_smiles=1, shard_index=index, num_shards=3, progress=False))
-    merged = load_descriptions(tmp_path / "shards")
-    assert merged == full
+def test_slices_merge_into_what_one_run_writes(bbbp_slice, tmp_path):
+    whole = augment(bbbp_slice, tmp_path / "whole", AugmentConfig(n_smiles=1, progress=False))
+    out = tmp_path / "sliced"
+    for index in (2, 0):
+        augment(bbbp_slice, out, AugmentConfig(n_smiles=1, shard_index=index, num_shards=3, progress=False))
+    with pytest.raises(ArtifactError, match="slice 1 of 3 is not finished"):
+        augment(bbbp_slice, out, AugmentConfig(n_smiles=1, num_shards=3, merge=True, progress=False))
+    with pytest.raises(ArtifactError, match="not merged"):
+        load_descriptions(out)
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=1, shard_index=1, num_shards=3, progress=False))
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=1, num_shards=3, merge=True, progress=False))
+    assert (out / RECORDS).read_bytes() == (whole / RECORDS).read_bytes()
+    assert (out / "invalid.csv").read_text() == (whole / "invalid.csv").read_text()
+    merged, single = Manifest.read(out), Manifest.read(whole)
+    assert merged.config == single.config and merged.counts["described"] == single.counts["described"] == 38
+    # the merged dir is a cache hit for the unsharded settings
+    assert augment(bbbp_slice, out, AugmentConfig(n_smiles=1, progress=False)) == out
 
 
 def test_unfinished_directory_is_not_loaded(bbbp_slice, tmp_path):
