@@ -73,7 +73,8 @@ class AugmentConfig:
 
     def identity(self) -> dict[str, Any]:
         """The settings that change the records (not speed, progress, where the server or cache is)."""
-        return {"backend": self.backend, "n_smiles": self.n_smiles, "seed": self.seed,
+        return {"backend": self.backend, "text_version": _text_version(self.backend), "n_smiles": self.n_smiles,
+                "seed": self.seed,
                 "smiles_column": self.smiles_column, "shard_index": self.shard_index,
                 "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings()}
 
@@ -86,6 +87,15 @@ class AugmentConfig:
 
             settings = asdict((OpenAIConfig if self.backend == "openai" else HFConfig)(**self.options))
         return {k: v for k, v in sorted(settings.items()) if k not in _RUNTIME_OPTIONS}
+
+
+def _text_version(backend: str) -> str:
+    """What else decides the text: the rdkit backend's version and RDKit's, or the LLM prompt's version."""
+    from lgmcl_dgl.text.backends import PROMPT_VERSION
+
+    if backend == "rdkit":
+        return f"{rdkit_backend.PROMPT_VERSION}/{rdkit_backend.MODEL}"
+    return PROMPT_VERSION if backend in ("openai", "hf") else "as-given"
 
 
 @dataclass

@@ -104,3 +104,14 @@ def test_cli_augment(bbbp_slice, tmp_path):
     assert bad.exit_code != 0 and "missing.csv" in bad.output
     bad = CliRunner().invoke(cli, ["augment", str(bbbp_slice), "-o", str(tmp_path / "x"), "--backend", "openai"])
     assert bad.exit_code != 0 and "--model" in bad.output
+
+
+def test_featurize_directory_as_input(bbbp_slice, tmp_path):
+    from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
+
+    features = featurize(bbbp_slice, tmp_path / "features", FeaturizeConfig(fingerprints=("maccs",), jobs=1,
+                                                                            progress=False))
+    from_features = load_descriptions(augment(features, tmp_path / "aug", AugmentConfig(progress=False)))
+    from_csv = load_descriptions(augment(bbbp_slice, tmp_path / "csv", AugmentConfig(progress=False)))
+    assert sorted(from_features) == sorted(from_csv)
+    assert all(from_features[r].description == from_csv[r].description for r in from_csv)

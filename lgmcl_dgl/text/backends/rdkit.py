@@ -16,7 +16,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v1"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v2"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -223,7 +223,7 @@ def _ring_systems(mol: Chem.Mol) -> list[set[int]]:
 
 
 def _substitution(mol: Chem.Mol) -> str:
-    """Substituents on each six-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
+    """Substituents on each 6-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
     parts = []
     for ring in mol.GetRingInfo().AtomRings():
         if len(ring) != 6 or not all(mol.GetAtomWithIdx(i).GetIsAromatic() for i in ring):
@@ -242,7 +242,8 @@ def _substitution(mol: Chem.Mol) -> str:
         else:
             text = "unsubstituted" if n == 0 else "monosubstituted" if n == 1 else f"{n} substituents"
         parts.append(text + (", fused" if fused else ""))
-    text = ("6-membered aromatic rings: " + "; ".join(parts)) if parts else "no 6-membered aromatic ring"
+    # sorted: the text must not depend on the atom order of the input SMILES
+    text = ("6-membered aromatic rings: " + "; ".join(sorted(parts))) if parts else "no 6-membered aromatic ring"
     halogens = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() in ("F", "Cl", "Br", "I"))
     hetero = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in ("C", "H"))
     text += "; halogens: " + (", ".join(f"{n} {s}" for s, n in sorted(halogens.items())) if halogens else "none")
@@ -251,19 +252,23 @@ def _substitution(mol: Chem.Mol) -> str:
 
 
 def _stereo(mol: Chem.Mol) -> str:
+    # read E/Z first: the non-legacy chiral-centre search re-perceives double bonds as cis/trans, which is
+    # relative to the bond's stereo atoms, not E/Z
+    bond_labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z",
+                   Chem.BondStereo.STEREOTRANS: "trans", Chem.BondStereo.STEREOCIS: "cis"}
+    double = Counter(bond_labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in bond_labels)
     centres = Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
     assigned = [label for _, label in centres if label in ("R", "S")]
     parts = []
     if centres:
+        labels = ", ".join(f"{n} {label}" for label, n in sorted(Counter(assigned).items()))
         parts.append(f"{_plural(len(centres), 'stereocentre')} ({len(assigned)} specified"
-                     + (f": {', '.join(assigned)}" if assigned else "") + f", {len(centres) - len(assigned)} unspecified)")
+                     + (f": {labels}" if assigned else "") + f"; {len(centres) - len(assigned)} unspecified)")
     else:
         parts.append("no stereocentres")
-    labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOTRANS: "E",
-              Chem.BondStereo.STEREOZ: "Z", Chem.BondStereo.STEREOCIS: "Z"}
-    double = [labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in labels]
     if double:
-        parts.append(f"{_plural(len(double), 'stereo-defined double bond')} ({', '.join(double)})")
+        parts.append(f"{_plural(sum(double.values()), 'stereo-defined double bond')} "
+                     f"({', '.join(f'{n} {label}' for label, n in sorted(double.items()))})")
     else:
         parts.append("no specified double-bond stereochemistry")
     return "; ".join(parts)
