@@ -140,12 +140,17 @@ def _count(mol: Chem.Mol, smarts: str) -> int:
     return len(mol.GetSubstructMatches(_pattern(smarts), uniquify=True, maxMatches=100))
 
 
+def _round(value: float) -> float:
+    """Two decimals, stable against last-bit noise from the atom order (1.92499999 vs 1.92500001)."""
+    return round(round(value, 6), 2)
+
+
 def prompt_descriptors(mol: Chem.Mol) -> dict[str, float | int]:
     """The 8 descriptors the paper's prompt gives the LLM, rounded as they are shown."""
     return {
-        "molecular_weight": round(Descriptors.MolWt(mol), 2),
-        "logp": round(Crippen.MolLogP(mol), 2),
-        "tpsa": round(rdMolDescriptors.CalcTPSA(mol), 2),
+        "molecular_weight": _round(Descriptors.MolWt(mol)),
+        "logp": _round(Crippen.MolLogP(mol)),
+        "tpsa": _round(rdMolDescriptors.CalcTPSA(mol)),
         "h_bond_donors": rdMolDescriptors.CalcNumHBD(mol),
         "h_bond_acceptors": rdMolDescriptors.CalcNumHBA(mol),
         "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds(mol),
@@ -280,8 +285,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     heavy = mol.GetNumHeavyAtoms()
     groups = functional_groups(mol)
     rings = ring_types(mol)
-    ring_info = mol.GetRingInfo()
-    n_rings = ring_info.NumRings()
+    sssr = Chem.GetSSSR(mol)  # its size is the cyclomatic number: unlike the symmetrised set, order-independent
+    n_rings = len(sssr)
     n_aliphatic = n_rings - d["aromatic_rings"]
     n_hetero_aromatic = rdMolDescriptors.CalcNumAromaticHeterocycles(mol)
     systems = _ring_systems(mol)
@@ -289,7 +294,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     negative, positive, charged, weak = charge_at_ph7(mol)
 
     if n_rings:
-        scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+        # without stereo: the stereochemistry field has it, and scaffold stereo SMILES can depend on atom order
+        scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol), isomericSmiles=False)
         core = f"Murcko scaffold {scaffold}" + (f" ({_counted(rings)})" if rings else "")
     else:
         core = "acyclic, no ring scaffold"
@@ -313,7 +319,7 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
                      f"{n_hetero_aromatic} heteroaromatic, {n_aliphatic} aliphatic) in "
                      f"{_plural(len(systems), 'ring system')}") if n_rings else "no rings"
     if systems:
-        sizes = sorted(Counter(len(r) for r in ring_info.AtomRings()).items())
+        sizes = sorted(Counter(len(r) for r in sssr).items())
         aromatic_desc += "; ring sizes " + ", ".join(f"{n} x {s}-membered" for s, n in sizes)
         largest = max(len(s) for s in systems)
         if largest > 6:
