@@ -16,7 +16,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v2"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v3"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -159,11 +159,19 @@ def prompt_descriptors(mol: Chem.Mol) -> dict[str, float | int]:
     }
 
 
-def _bin(value: float, edges: tuple[float, ...], names: tuple[str, ...]) -> str:
-    for edge, name in zip(edges, names):
-        if value < edge:
-            return name
-    return names[-1]
+# (edges, names): a value below edges[i] falls in names[i]; the text names the band it fell in
+SIZE_BANDS = ((300, 500), ("small", "medium", "large"))  # molecular weight, Da
+LIPOPHILICITY_BANDS = ((1, 3, 5), ("hydrophilic", "moderate", "lipophilic", "highly lipophilic"))  # Crippen logP
+POLARITY_BANDS = ((40, 90, 140), ("low", "moderate", "high", "very high"))  # TPSA, A^2
+FLEXIBILITY_BANDS = ((4, 8, 11), ("rigid", "moderately flexible", "flexible", "highly flexible"))  # rotatable bonds
+
+
+def _band(value: float, bands: tuple[tuple[float, ...], tuple[str, ...]]) -> tuple[str, str]:
+    """The bin's name and its range in words, e.g. ``("moderate", "1-3")``."""
+    edges, names = bands
+    i = next((k for k, edge in enumerate(edges) if value < edge), len(edges))
+    band = f"< {edges[0]}" if i == 0 else f">= {edges[-1]}" if i == len(edges) else f"{edges[i - 1]}-{edges[i]}"
+    return names[i], band
 
 
 def functional_groups(mol: Chem.Mol) -> dict[str, int]:
@@ -301,10 +309,10 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         core = "acyclic, no ring scaffold"
     core += f"; formula {rdMolDescriptors.CalcMolFormula(mol)}, {heavy} heavy atoms"
 
-    size = _bin(d["molecular_weight"], (300, 500), ("small", "medium", "large"))
-    lipo = _bin(d["logp"], (1, 3, 5), ("hydrophilic", "moderate", "lipophilic", "highly lipophilic"))
-    polar = _bin(d["tpsa"], (40, 90, 140), ("low", "moderate", "high", "very high"))
-    flex = _bin(d["rotatable_bonds"], (4, 8, 11), ("rigid", "moderately flexible", "flexible", "highly flexible"))
+    size, size_band = _band(d["molecular_weight"], SIZE_BANDS)
+    lipo, lipo_band = _band(d["logp"], LIPOPHILICITY_BANDS)
+    polar, polar_band = _band(d["tpsa"], POLARITY_BANDS)
+    flex, flex_band = _band(d["rotatable_bonds"], FLEXIBILITY_BANDS)
     state = ("zwitterionic" if negative and positive else "anionic" if negative
              else "cationic" if positive else "neutral")
     net = positive - negative
@@ -334,23 +342,19 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     if state != "neutral":
         notes.append("Groups ionised at physiological pH raise solubility and lower passive permeability.")
     if d["aromatic_rings"] >= 3:
-        notes.append(f"With {d['aromatic_rings']} aromatic rings (3 or more) the molecule is flat and aromatic-rich, "
-                     "which tends to lower solubility.")
+        notes.append("With 3 or more aromatic rings it is flat and aromatic-rich, which tends to lower solubility.")
     elif fsp3 >= 0.5:
-        notes.append(f"Fraction of sp3 carbons {fsp3:.2f} (0.5 or more) indicates a three-dimensional, saturated "
-                     "structure.")
+        notes.append("A fraction of sp3 carbons of 0.5 or more makes it three-dimensional and saturated.")
 
     return {
         "basic_identity": {"core_scaffold": core},
         "physicochemical_profile": {
-            "size": f"{size}, MW {d['molecular_weight']:.1f} Da (small < 300 < medium < 500 < large)",
-            "lipophilicity": f"{lipo}, Crippen logP {d['logp']:.2f} "
-                             "(hydrophilic < 1 < moderate < 3 < lipophilic < 5 < highly lipophilic)",
-            "polarity": f"{polar}, TPSA {d['tpsa']:.1f} A^2 (low < 40 < moderate < 90 < high < 140 < very high)",
+            "size": f"{size} (MW {d['molecular_weight']:.1f} Da, band {size_band})",
+            "lipophilicity": f"{lipo} (Crippen logP {d['logp']:.2f}, band {lipo_band})",
+            "polarity": f"{polar} (TPSA {d['tpsa']:.1f} A^2, band {polar_band})",
             "hydrogen_bonding": f"{_plural(d['h_bond_donors'], 'donor')} and "
-                                f"{_plural(d['h_bond_acceptors'], 'acceptor')} (Lipinski counts)",
-            "flexibility": f"{flex}, {_plural(d['rotatable_bonds'], 'rotatable bond')} "
-                           f"(rigid <= 3 < moderate <= 7 < flexible <= 10 < highly flexible); "
+                                f"{_plural(d['h_bond_acceptors'], 'acceptor')}",
+            "flexibility": f"{flex} ({_plural(d['rotatable_bonds'], 'rotatable bond')}, band {flex_band}); "
                            f"fraction sp3 carbons {fsp3:.2f}",
             "charge_state": charge,
         },
@@ -369,10 +373,10 @@ def _rule_of_five(d: dict[str, Any]) -> str:
                                      ("HBD > 5", d["h_bond_donors"] > 5), ("HBA > 10", d["h_bond_acceptors"] > 10))
               if bad]
     if not broken:
-        return "Within Lipinski's rule of five (MW <= 500, logP <= 5, HBD <= 5, HBA <= 10)."
-    return f"Breaks {len(broken)} of Lipinski's rule-of-five limits ({', '.join(broken)})."
+        return "Passes Lipinski's rule of five."
+    return f"Breaks Lipinski's rule of five: {', '.join(broken)}."
 
 
 def _veber(d: dict[str, Any]) -> str:
     ok = d["rotatable_bonds"] <= 10 and d["tpsa"] <= 140
-    return ("Within" if ok else "Outside") + " Veber's limits (rotatable bonds <= 10, TPSA <= 140)."
+    return ("Passes" if ok else "Fails") + " Veber's limits (rotatable bonds <= 10, TPSA <= 140)."
