@@ -3,7 +3,8 @@
 Runs the augment step (the whole step: reading, parsing, views, descriptions, writing, manifest)
 on BBBP and on the first N MOSES SMILES with each --jobs value, and reports molecules/s,
 counts, description lengths and an example description. The machine's load is recorded with
-the figures: on a shared machine other processes take cores from the workers.
+the figures: on a shared machine other processes take cores from the workers, so CPU seconds
+(this process and its workers) are reported too; molecules per CPU-second does not depend on load.
 
     PYTHONPATH=. python benchmarks/augment.py --jobs 1,2 --moses 20000 --n-smiles 4
 """
@@ -14,6 +15,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -46,17 +48,24 @@ def machine() -> dict:
             "python": sys.version.split()[0]}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the --jobs workers)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def run(name: str, source: str | Path, jobs: int, n_smiles: int, folder: Path) -> dict:
     out = folder / f"{name}_j{jobs}_k{n_smiles}"
     load_before = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     augment(source, out, AugmentConfig(jobs=jobs, n_smiles=n_smiles, progress=False))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     manifest = Manifest.read(out, "augment")
     lengths = np.array([len(r.description) for r in load_descriptions(out).values()])
     result = {"dataset": name, "jobs": jobs, "n_smiles": n_smiles, "input_rows": manifest.counts["input"],
               "described": manifest.counts["described"], "invalid": manifest.counts["invalid"],
               "seconds": round(seconds, 2), "molecules_per_s": round(manifest.counts["described"] / seconds, 1),
+              "cpu_seconds": round(cpu, 2), "molecules_per_cpu_s": round(manifest.counts["described"] / cpu, 1),
               "chars_mean": round(float(lengths.mean()), 1), "chars_min": int(lengths.min()),
               "chars_max": int(lengths.max()), "load_before": round(load_before, 2)}
     print(json.dumps(result), flush=True)
@@ -85,11 +94,12 @@ def main() -> None:
               "example": {"row": example.row, "smiles": example.smiles, "description": example.description}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| dataset | jobs | SMILES views | described | invalid | s | molecules/s | chars (mean, min-max) | load |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    lines = ["| dataset | jobs | SMILES views | described | invalid | wall s | molecules/s | CPU s | molecules/CPU-s "
+             "| chars (mean, min-max) | load |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     lines += [f"| {r['dataset']} | {r['jobs']} | {r['n_smiles']} | {r['described']} | {r['invalid']} | {r['seconds']} | "
-              f"{r['molecules_per_s']} | {r['chars_mean']} ({r['chars_min']}-{r['chars_max']}) | {r['load_before']} |"
-              for r in results]
+              f"{r['molecules_per_s']} | {r['cpu_seconds']} | {r['molecules_per_cpu_s']} | "
+              f"{r['chars_mean']} ({r['chars_min']}-{r['chars_max']}) | {r['load_before']} |" for r in results]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

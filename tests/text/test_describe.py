@@ -136,3 +136,11 @@ def test_text_does_not_depend_on_how_the_smiles_is_written(moleculenet):
         mol = Chem.MolFromSmiles(s)
         [other] = Chem.MolToRandomSmilesVect(mol, 1, randomSeed=11)
         assert render(describe_mol(Chem.MolFromSmiles(other))) == render(describe_mol(mol)), s
+
+
+def test_describing_leaves_the_molecule_as_it_was():
+    mol = Chem.MolFromSmiles("C/C=C/C(=O)N[C@@H](C)C(=O)O")
+    before = [b.GetStereo() for b in mol.GetBonds()]
+    first = describe_mol(mol)
+    assert [b.GetStereo() for b in mol.GetBonds()] == before
+    assert describe_mol(mol) == first

@@ -265,12 +265,11 @@ def _substitution(mol: Chem.Mol) -> str:
 
 
 def _stereo(mol: Chem.Mol) -> str:
-    # read E/Z first: the non-legacy chiral-centre search re-perceives double bonds as cis/trans, which is
-    # relative to the bond's stereo atoms, not E/Z
     bond_labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z",
                    Chem.BondStereo.STEREOTRANS: "trans", Chem.BondStereo.STEREOCIS: "cis"}
     double = Counter(bond_labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in bond_labels)
-    centres = Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
+    # on a copy: the non-legacy search re-perceives the caller's double bonds as cis/trans (not E/Z)
+    centres = Chem.FindMolChiralCenters(Chem.Mol(mol), includeUnassigned=True, useLegacyImplementation=False)
     assigned = [label for _, label in centres if label in ("R", "S")]
     parts = []
     if centres:
