@@ -7,15 +7,22 @@ the figures: on a shared machine other processes take cores from the workers, so
 (this process and its workers) are reported too; molecules per CPU-second does not depend on load.
 
     PYTHONPATH=. python benchmarks/augment.py --jobs 1,2 --moses 20000 --n-smiles 4
+
+--resume-demo instead kills `lgmcl augment --backend openai` (SIGKILL) part-way through BBBP against
+the chat-completions test server on 127.0.0.1 (tests/text/conftest.py), reruns it, and checks that
+every valid molecule is described exactly once and how many requests were paid twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,13 +79,52 @@ def run(name: str, source: str | Path, jobs: int, n_smiles: int, folder: Path) -
     return result
 
 
+def resume_demo(folder: Path, kill_after: int = 600) -> dict:
+    spec = importlib.util.spec_from_file_location("chat", Path(__file__).parents[1] / "tests" / "text" / "conftest.py")
+    chat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chat)
+    server = chat.ChatServer(lambda smiles, attempt: ("sleep", 0.01))
+    out, cache = folder / "openai", folder / "answers.sqlite"
+    command = [sys.executable, "-m", "lgmcl_dgl", "augment", "bbbp", "-o", str(out), "--backend", "openai",
+               "--model", "test-model", "--base-url", server.base_url, "--concurrency", "8", "--cache", str(cache),
+               "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    records = out / "descriptions.jsonl"
+    while process.poll() is None and (not records.is_file() or records.read_bytes().count(b"\n") < kill_after):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = records.read_bytes().count(b"\n")
+    requests_before = sum(server.attempts.values())
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    rows = [json.loads(line)["row"] for line in records.read_text().splitlines()]
+    manifest = Manifest.read(out, "augment")
+    result = {"records_at_kill": before, "requests_before_kill": requests_before,
+              "requests_after_restart": sum(server.attempts.values()) - requests_before,
+              "records": len(rows), "unique_rows": len(set(rows)), "rows_sorted": rows == sorted(rows),
+              "valid_molecules": manifest.counts["described"] + manifest.counts["failed"],
+              "molecules_asked_twice": sum(n > 1 for n in server.attempts.values()),
+              "resumed": manifest.counts["resumed"], "cli_output": finished.stdout.strip()}
+    server.stop()
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values")
     parser.add_argument("--moses", type=int, default=20000, help="MOSES molecules (0: skip)")
     parser.add_argument("--n-smiles", type=int, default=4, help="randomised SMILES per molecule in a second pass")
     parser.add_argument("--out", type=Path, default=RESULTS / "augment.json")
+    parser.add_argument("--resume-demo", action="store_true", help="the openai kill-and-resume check instead")
     args = parser.parse_args()
+    if args.resume_demo:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = resume_demo(Path(tmp))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "augment_resume.json").write_text(json.dumps(result, indent=2) + "\n")
+        return
     jobs = [int(j) for j in args.jobs.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp:

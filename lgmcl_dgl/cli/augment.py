@@ -28,7 +28,8 @@ _BACKEND_OPTIONS = {
                    "import: descriptions made elsewhere.")
 @click.option("--n-smiles", type=int, default=0, help="Randomised SMILES views per molecule.")
 @click.option("--seed", type=int, default=0, help="Seed of the SMILES views (and of hf sampling).")
-@click.option("--jobs", type=int, default=1, help="Processes for parsing, views and the rdkit backend.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for parsing, views and the rdkit backend (default: every usable core).")
 @click.option("--smiles-column", default=None,
               help="Column holding SMILES (default: the registry's, or a column named like 'smiles').")
 @click.option("--shard-index", type=int, default=0,
@@ -54,7 +55,7 @@ _BACKEND_OPTIONS = {
               help="import: CSV or JSONL keyed by id (1-based row), row (0-based) or smiles, with text.")
 @click.option("--overwrite", is_flag=True, help="Replace records made with other settings in OUT.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int, smiles_column: str | None,
+def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None, smiles_column: str | None,
             shard_index: int, num_shards: int, merge: bool, fallback: str | None, overwrite: bool, quiet: bool,
             **options) -> None:
     """Describe every molecule of INPUT (dataset name, CSV, SMILES file or featurize dir) into OUT.

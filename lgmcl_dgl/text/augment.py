@@ -50,7 +50,7 @@ class AugmentConfig:
     backend: str = "rdkit"
     n_smiles: int = 0  # randomised SMILES views per molecule
     seed: int = 0
-    jobs: int = 1  # processes for parsing, views and the rdkit backend
+    jobs: int | None = None  # processes for parsing, views and the rdkit backend; None = every usable core
     smiles_column: str | None = None
     shard_index: int = 0
     num_shards: int = 1
@@ -65,7 +65,7 @@ class AugmentConfig:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"--shard-index must be in [0, {self.num_shards}), got {self.shard_index}")
-        if self.n_smiles < 0 or self.jobs < 1:
+        if self.n_smiles < 0 or (self.jobs is not None and self.jobs < 1):
             raise ValueError("--n-smiles must be >= 0 and --jobs >= 1")
         if self.fallback not in (None, "rdkit"):
             raise ValueError(f"unknown fallback {self.fallback!r}; the only fallback is 'rdkit'")
@@ -163,12 +163,13 @@ def _prepared(todo: list[tuple[int, str]], config: AugmentConfig) -> Iterator[Pr
     preparation costs nothing beside an LLM call.
     """
     settings = {"with_rdkit": config.backend == "rdkit", "n_views": config.n_smiles, "seed": config.seed}
-    if config.jobs == 1 or config.backend != "rdkit" or len(todo) < 64:
+    jobs = config.jobs or len(os.sched_getaffinity(0))
+    if jobs == 1 or config.backend != "rdkit" or len(todo) < 64:
         _init_worker(settings)
         yield from map(_prepare_task, todo)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(config.jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
         yield from pool.imap(_prepare_task, todo, chunksize=32)
 
 
