@@ -106,6 +106,7 @@ def test_cli_augment(bbbp_slice, tmp_path):
     assert bad.exit_code != 0 and "--model" in bad.output
 
 
+@pytest.mark.slow  # featurize imports DGL and dgllife: ~20 s on a loaded machine
 def test_featurize_directory_as_input(bbbp_slice, tmp_path):
     from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 
