@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,11 @@ class AugmentConfig:
             from lgmcl_dgl.text.backends.hf import HFConfig
             from lgmcl_dgl.text.backends.openai import OpenAIConfig
 
-            settings = asdict((OpenAIConfig if self.backend == "openai" else HFConfig)(**self.options))
+            config_class = OpenAIConfig if self.backend == "openai" else HFConfig
+            unknown = set(self.options) - {f.name for f in fields(config_class)}
+            if unknown:
+                raise ValueError(f"--backend {self.backend} takes no option(s) {sorted(unknown)}")
+            settings = asdict(config_class(**self.options))
         return {k: v for k, v in sorted(settings.items()) if k not in _RUNTIME_OPTIONS}
 
 
