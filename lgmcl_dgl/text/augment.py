@@ -198,9 +198,12 @@ def _shard(n: int, config: AugmentConfig) -> np.ndarray:
     return np.array_split(np.arange(n), config.num_shards)[config.shard_index]
 
 
-def read_records(path: Path, *, repair: bool = False) -> dict[int, dict[str, Any]]:
-    """Records of a JSONL file keyed by row. With ``repair``, a torn last line (a killed run) is cut off."""
-    records: dict[int, dict[str, Any]] = {}
+def read_records(path: Path, *, repair: bool = False, rows_only: bool = False) -> dict[int, dict[str, Any] | None]:
+    """Records of a JSONL file keyed by row. With ``repair``, a torn last line (a killed run) is cut off.
+
+    ``rows_only`` keeps no record bodies (resuming a run of millions needs only which rows are done).
+    """
+    records: dict[int, dict[str, Any] | None] = {}
     if not path.is_file():
         return records
     good_end = 0
@@ -214,7 +217,7 @@ def read_records(path: Path, *, repair: bool = False) -> dict[int, dict[str, Any
                 if repair and handle.read(1) == b"":
                     break  # the last line was being written when the run stopped
                 raise ArtifactError(f"{path}: line {number} is not a JSON record") from None
-            records.setdefault(int(record["row"]), record)
+            records.setdefault(int(record["row"]), None if rows_only else record)
             good_end += len(line)
     if repair and good_end != path.stat().st_size:
         with open(path, "r+b") as handle:
@@ -276,7 +279,7 @@ def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: lis
          inputs: dict[str, str]) -> Path:
     _start(out, config, inputs)
     positions = _shard(len(rows), config)
-    done = read_records(out / RECORDS, repair=True)
+    done = read_records(out / RECORDS, repair=True, rows_only=True)
     todo = [(rows[p], smiles[p]) for p in positions if rows[p] not in done]
     model = rdkit_backend.MODEL if backend is None else backend.model
     prompt_version = rdkit_backend.PROMPT_VERSION if backend is None else backend.prompt_version
