@@ -143,8 +143,8 @@ def main() -> None:
     lines = ["| dataset | jobs | SMILES views | described | invalid | wall s | molecules/s | CPU s | molecules/CPU-s "
              "| chars (mean, min-max) | load |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
-    lines += [f"| {r['dataset']} | {r['jobs']} | {r['n_smiles']} | {r['described']} | {r['invalid']} | {r['seconds']} | "
-              f"{r['molecules_per_s']} | {r['cpu_seconds']} | {r['molecules_per_cpu_s']} | "
+    lines += [f"| {r['dataset']} | {r['jobs']} | {r['n_smiles']} | {r['described']} | {r['invalid']} | "
+              f"{r['seconds']} | {r['molecules_per_s']} | {r['cpu_seconds']} | {r['molecules_per_cpu_s']} | "
               f"{r['chars_mean']} ({r['chars_min']}-{r['chars_max']}) | {r['load_before']} |" for r in results]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

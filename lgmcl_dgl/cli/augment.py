@@ -55,7 +55,8 @@ _BACKEND_OPTIONS = {
               help="import: CSV or JSONL keyed by id (1-based row), row (0-based) or smiles, with text.")
 @click.option("--overwrite", is_flag=True, help="Replace records made with other settings in OUT.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None, smiles_column: str | None,
+def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None,
+            smiles_column: str | None,
             shard_index: int, num_shards: int, merge: bool, fallback: str | None, overwrite: bool, quiet: bool,
             **options) -> None:
     """Describe every molecule of INPUT (dataset name, CSV, SMILES file or featurize dir) into OUT.

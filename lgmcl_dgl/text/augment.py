@@ -24,7 +24,8 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, sha256_file
+from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
+                                      sha256_file)
 from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
@@ -39,8 +40,8 @@ INVALID = "invalid.csv"
 SLICES = "shards"  # --num-shards runs write complete augment dirs here; --merge joins them into OUT
 # options that change speed or where answers come from, not what they say: a resume may change them
 # (an imported file's sha256 is among the inputs, so its path is not needed either)
-_RUNTIME_OPTIONS = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "batch_size", "device",
-                    "cache", "descriptions"}
+_RUNTIME_OPTIONS = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "batch_size",
+                    "device", "cache", "descriptions"}
 
 
 @dataclass
@@ -311,7 +312,8 @@ def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: lis
     invalid.sort(key=lambda r: r.row)
     n_records = _sort_records(out / RECORDS)
     write_invalid_csv(out / INVALID, invalid)
-    atomic_write_text(out / FAILED, pd.DataFrame(sorted(failed), columns=["row", "smiles", "reason"]).to_csv(index=False))
+    failed_frame = pd.DataFrame(sorted(failed), columns=["row", "smiles", "reason"])
+    atomic_write_text(out / FAILED, failed_frame.to_csv(index=False))
     counts = {"input": len(rows), "shard": len(positions), "described": n_records, "invalid": len(invalid),
               "failed": len(failed), "fallback": report.fallback, "resumed": len(done)}
     extra = {"model": model, "prompt_version": prompt_version, "report": report.as_dict(),
@@ -410,8 +412,8 @@ def load_descriptions(path: str | Path) -> dict[int, DescriptionRecord]:
     path = Path(path)
     if path.is_dir():
         if not (path / MANIFEST).is_file():
-            hint = "; its slices are not merged (lgmcl augment ... --num-shards N --merge)" if (path / SLICES).is_dir() \
-                else ""
+            unmerged = (path / SLICES).is_dir()
+            hint = "; its slices are not merged (lgmcl augment ... --num-shards N --merge)" if unmerged else ""
             raise ArtifactError(f"{path}: not a finished augment directory (no {MANIFEST}){hint}")
         Manifest.read(path, KIND)
         path = path / RECORDS

@@ -45,7 +45,8 @@ def tiny_model(tmp_path_factory) -> tuple[Path, int]:
 
     Attention and MLP outputs are zeroed and token embeddings are 0, so the hidden state at position p is
     the position embedding p: set to a one-hot of the answer token due after p, read out by an identity
-    LM head. Returns the model directory and the answer's length in tokens (with the end token). The model only knows what to say at the positions that follow ethylamine's prompt, so for
+    LM head. Returns the model directory and the answer's length in tokens (with the end token).
+    The model only knows what to say at the positions that follow ethylamine's prompt, so for
     any other molecule its answer is a fragment that must be rejected.
     """
     directory = tmp_path_factory.mktemp("tiny_lm")

@@ -146,7 +146,8 @@ def test_kill_and_resume(bbbp_slice, tmp_path, chat_server):
 
     requests_before = sum(server.attempts.values())
     config = AugmentConfig(backend="openai", progress=False, options={
-        "model": "test-model", "base_url": server.base_url, "concurrency": 2, "cache": str(tmp_path / "answers.sqlite")})
+        "model": "test-model", "base_url": server.base_url, "concurrency": 2,
+        "cache": str(tmp_path / "answers.sqlite")})
     augment(bbbp_slice, out, config)
     rows = [int(line.split(b",")[0].split(b":")[1]) for line in records.read_bytes().splitlines()]
     assert rows == [r for r in range(40) if r not in (9, 11)]  # each valid row exactly once, in order
