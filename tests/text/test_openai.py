@@ -81,6 +81,16 @@ def test_slow_answers_past_the_timeout_are_retried(tmp_path, chat_server):
     assert Manifest.read(out).extra["report"]["retried"] == 3
 
 
+def test_retry_after_is_honoured(tmp_path, chat_server):
+    path = tmp_path / "one.smi"
+    path.write_text("CCN\n")
+    server = chat_server(lambda s, attempt: ("retry-after", 1) if attempt == 1 else ("ok", None))
+    out = augment(path, tmp_path / "aug", _config(server, tmp_path))
+    assert len(load_descriptions(out)) == 1
+    first, second = server.times["CCN"]
+    assert second - first >= 0.95  # not the 0.01 s backoff
+
+
 def test_persistent_failures_are_reported_or_fall_back(bbbp_slice, tmp_path, chat_server):
     source = pd.read_csv(bbbp_slice)["smiles"]
     broken = _canonical(source[0])
