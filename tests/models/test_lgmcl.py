@@ -38,11 +38,14 @@ def test_every_parameter_receives_a_gradient(inputs, fusion, readout):
     assert not missing, f"parameters without gradient: {missing}"
 
 
-ABLATIONS = [["local"], ["global"], ["text"], ["fingerprints"], ["local", "global"], ["text", "fingerprints"], ["global", "fingerprints"]]
+ABLATIONS = [  # each fusion kind sees lone branches, a lone pair, and fingerprints with one branch
+    ("gated", ["local"]), ("attention", ["global"]), ("gated", ["text"]), ("attention", ["fingerprints"]),
+    ("attention", ["local", "global"]), ("gated", ["text", "fingerprints"]), ("attention", ["global", "text", "fingerprints"]),
+    ("gated", ["local", "fingerprints"]),
+]
 
 
-@pytest.mark.parametrize("fusion", ["gated", "attention"])
-@pytest.mark.parametrize("modalities", ABLATIONS, ids=["+".join(m) for m in ABLATIONS])
+@pytest.mark.parametrize("fusion, modalities", ABLATIONS, ids=[f"{f}:{'+'.join(m)}" for f, m in ABLATIONS])
 def test_switched_off_modalities_are_neither_built_nor_needed(inputs, fusion, modalities):
     torch.manual_seed(0)
     model = LGMCL(tiny_config(fusion=fusion, modalities=modalities), n_tasks=3)
