@@ -28,7 +28,7 @@ def deberta_config(config: TextConfig) -> DebertaV2Config:
         max_relative_positions=-1,
         pos_att_type=["p2c", "c2p"] if relative else None,
         position_biased_input=not relative,
-        norm_rel_ebd="layer_norm",
+        norm_rel_ebd="layer_norm" if relative else "none",
         share_att_key=True,
         pad_token_id=config.pad_token_id,
     )

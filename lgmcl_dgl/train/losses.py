@@ -57,6 +57,17 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1, gather: 
     return F.cross_entropy(logits, positive_index)
 
 
+PRETRAIN_PAIRS = (("local", "global"), ("smiles", "description"), ("global", "description"))
+
+
+def pretrain_losses(
+    views: dict[str, torch.Tensor], temperature: float = 0.1, pairs: tuple[tuple[str, str], ...] = PRETRAIN_PAIRS
+) -> dict[str, torch.Tensor]:
+    """The joint objective: NT-Xent per pair of views present in `views` (from LGMCL.pretrain_views):
+    graph-graph, text-text and graph-text by default. Keys are "a-b"; sum them for the total."""
+    return {f"{a}-{b}": nt_xent(views[a], views[b], temperature) for a, b in pairs if a in views and b in views}
+
+
 def masked_bce(
     logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, pos_weight: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -20,11 +20,13 @@ def inputs(tmp_path_factory):
     return batch_of(SMILES), fingerprints, smiles_ids, smiles_mask, desc_ids, desc_mask
 
 
-@pytest.mark.parametrize("fusion", ["gated", "attention"])
-@pytest.mark.parametrize("readout", ["mean", "attentivefp"])
-def test_every_parameter_receives_a_gradient(inputs, fusion, readout):
+@pytest.mark.parametrize(
+    "fusion, readout, relative_attention", [("gated", "mean", False), ("attention", "attentivefp", True)]
+)
+def test_every_parameter_receives_a_gradient(inputs, fusion, readout, relative_attention):
     torch.manual_seed(0)
-    model = LGMCL(tiny_config(fusion=fusion, local={"hidden": 16, "readout": readout}, text={"shared": False}), n_tasks=2)
+    text = {"shared": False, "relative_attention": relative_attention}
+    model = LGMCL(tiny_config(fusion=fusion, local={"hidden": 16, "readout": readout}, text=text), n_tasks=2)
     graph, fingerprints, smiles_ids, smiles_mask, desc_ids, desc_mask = inputs
     views = model.pretrain_views(graph, smiles_ids, smiles_mask, desc_ids, desc_mask)
     assert set(views) == {"local", "global", "smiles", "description"}

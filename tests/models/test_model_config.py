@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lgmcl_dgl.models.config import ModelConfig, load_preset
+from lgmcl_dgl.models.config import ModelConfig, load_preset, parse_overrides
 
 
 def test_presets_load_and_round_trip():
@@ -49,3 +49,11 @@ def test_unknown_preset_lists_the_known_ones(tmp_path):
         load_preset("huge")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_preset(tmp_path / "nope.yaml")
+
+
+def test_command_line_overrides_are_typed():
+    overrides = parse_overrides(["global.layers=3", "modalities=[local, text]", "text.text_model=microsoft/deberta-v3-base", "global.lambda_adj=0.5"])
+    config = load_preset("small", overrides)
+    assert (config.global_.layers, config.modalities, config.text.text_model, config.global_.lambda_adj) == (3, ["local", "text"], "microsoft/deberta-v3-base", 0.5)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["global.layers"])
