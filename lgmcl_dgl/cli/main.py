@@ -6,6 +6,8 @@ import click
 
 from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
+from lgmcl_dgl.cli.featurize import featurize
+from lgmcl_dgl.cli.augment import augment
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -15,3 +17,5 @@ def cli() -> None:
 
 
 cli.add_command(datasets)
+cli.add_command(featurize)
+cli.add_command(augment)

@@ -1,1 +1,1 @@
-"""Text side: descriptions, SMILES views, the augment step and the tokenizer."""
+"""Text side of LGM-CL: descriptions (rdkit, LLM or imported), randomised SMILES, the augment step, the tokenizer."""

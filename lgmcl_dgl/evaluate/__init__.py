@@ -1,0 +1,1 @@
+"""Metrics, plots and prediction for fine-tuned runs."""

@@ -1,0 +1,108 @@
+"""The RUN directory that ``lgmcl finetune`` writes and ``evaluate`` / ``predict`` read.
+
+```
+RUN/
+  manifest.json            kind "finetune"; written last: a run with a manifest is complete
+  metrics.json             {"metric", "test": {"mean", "std", "per_seed"}, "val": {...}, "train": {...}, ...}
+  invalid.csv              input rows that could not be used, with the reason
+  seed_<k>/
+    split.json             {"train": rows, "val": rows, "test": rows} (data rows of the input)
+    model/                 everything predict needs: model.safetensors + model.json + tokenizer/
+    checkpoints/           the training loop's resumable state (removed once the seed is done)
+    predictions_<part>.csv row, smiles, labels and predictions in original units
+    curves.csv, curves.png training loss and validation metric per epoch
+    roc_<part>.png | parity_<part>.png
+    metrics.json           this seed's scores on every part
+    manifest.json          written last: a finished seed is never trained again on --resume
+```
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, atomic_write_bytes, atomic_write_json
+from lgmcl_dgl.evaluate.labels import LabelStats
+
+RUN_KIND = "finetune"
+SEED_KIND = "finetune-seed"
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_CARD = "model.json"
+TOKENIZER_DIR = "tokenizer"
+
+
+def seed_dir(run: str | Path, seed: int) -> Path:
+    return Path(run) / f"seed_{seed}"
+
+
+def model_dir(run: str | Path, seed: int) -> Path:
+    return seed_dir(run, seed) / "model"
+
+
+@dataclass
+class ModelCard:
+    """What a saved model predicts and how its inputs must be made; saved as ``model.json``.
+
+    ``featurizer`` and ``text`` are the settings of the featurize and description steps the model
+    was trained on: inputs made with other settings are refused, not silently mispredicted.
+    """
+
+    model_config: dict[str, Any]
+    task_names: list[str]
+    task_type: str
+    label_stats: LabelStats
+    featurizer: dict[str, Any]
+    text: dict[str, Any]  # description backend and its options, tokenizer max length
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+        data = dict(data)
+        data["label_stats"] = LabelStats(**data["label_stats"])
+        return cls(**data)
+
+
+def save_model(directory: str | Path, model, card: ModelCard, tokenizer) -> Path:
+    """Weights as safetensors, the card as JSON, the tokenizer beside them: loadable without unpickling."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    atomic_write_bytes(directory / MODEL_WEIGHTS, save(state))
+    tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+    atomic_write_json(directory / MODEL_CARD, card.to_dict())
+    return directory
+
+
+def read_card(directory: str | Path) -> ModelCard:
+    path = Path(directory) / MODEL_CARD
+    if not path.is_file():
+        raise ArtifactError(f"{directory}: no {MODEL_CARD}; not a saved fine-tuned model")
+    return ModelCard.from_dict(json.loads(path.read_text()))
+
+
+def finished_seeds(run: str | Path) -> list[int]:
+    """Seeds whose directory holds a manifest, in seed order."""
+    seeds = []
+    for path in Path(run).glob("seed_*"):
+        if (path / MANIFEST).is_file() and path.name[5:].lstrip("-").isdigit():
+            seeds.append(int(path.name[5:]))
+    return sorted(seeds)
+
+
+def run_seeds(run: str | Path) -> list[int]:
+    """The finished seeds of a run; a clear error when there are none."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ArtifactError(f"{run}: no such run directory")
+    seeds = finished_seeds(run)
+    if not seeds:
+        raise ArtifactError(f"{run}: no finished seed (no seed_*/{MANIFEST}); finish it with `lgmcl finetune ... --resume`")
+    return seeds

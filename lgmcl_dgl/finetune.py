@@ -1,0 +1,444 @@
+"""The finetune step: a property model per seed, from scratch or from pretrained encoders, with honest metrics.
+
+``finetune(source, run_dir, config)`` featurises and describes the input (cached), splits it,
+trains one model per seed with the shared training loop (early stopping on the validation
+metric, best-validation weights kept), and writes the RUN directory described in
+``lgmcl_dgl.evaluate.run_dir``. A killed run continues with ``resume=True``: finished seeds are
+kept, the unfinished one continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, sha256_file
+from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
+from lgmcl_dgl.data.locations import cache_dir
+from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
+from lgmcl_dgl.evaluate import plots
+from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
+from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
+from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
+from lgmcl_dgl.evaluate.run_dir import RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "val", "test")
+FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
+RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
+_RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of one finetune run. Everything except ``_RUNTIME_KEYS`` must match on ``--resume``."""
+
+    preset: str = "small"  # preset name or YAML file (``--preset`` / ``--config``)
+    overrides: dict[str, Any] = field(default_factory=dict)  # model config keys, dotted allowed
+    pretrained: str | None = None  # a shipped name or a pretrain output directory; None = from scratch
+    modalities: list[str] | None = None  # None = the preset's (or pretrained model's)
+    freeze_encoders: bool = False
+    task_type: str | None = None  # None = the registry's, else inferred from the labels
+    smiles_column: str | None = None
+    target_columns: list[str] | None = None
+    split: str = "random"
+    split_file: str | None = None
+    split_sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 30
+    patience: int | None = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    atom_featurizer: str = "attentivefp"
+    description_backend: str = "rdkit"
+    description_options: dict[str, Any] = field(default_factory=dict)
+    descriptions: str | None = None  # an augment directory to take descriptions from
+    device: str = "auto"
+    jobs: int | None = None
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_KINDS:
+            raise ValueError(f"unknown split {self.split!r}; choose from {', '.join(SPLIT_KINDS)} or give --split-file")
+        self.split_sizes = tuple(float(s) for s in self.split_sizes)
+        self.seeds = [int(s) for s in self.seeds]
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {self.seeds}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+    def identity(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in _RUNTIME_KEYS}
+
+
+@dataclass
+class _Data:
+    """The featurised, described, tokenised molecules of the input, shared by every seed."""
+
+    source: Path
+    source_sha256: str
+    table: MoleculeTable  # valid molecules in input order (canonical SMILES)
+    features: Any  # FeaturizedDataset
+    featurizer: dict[str, Any]
+    task_type: str
+    descriptions: list[str] | None = None
+    smiles_ids: list[list[int]] | None = None  # token ids per molecule when the text branch is on
+    desc_ids: list[list[int]] | None = None
+
+
+class _Inputs(torch.utils.data.Dataset):
+    """ModelInputs at some positions, labels replaced by the (scaled) training targets."""
+
+    def __init__(self, data: _Data, positions: np.ndarray, labels: np.ndarray) -> None:
+        self.data, self.positions, self.labels = data, positions, labels
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> ModelInput:
+        position = int(self.positions[index])
+        record = self.data.features[position]
+        record.labels = self.labels[position]
+        if self.data.smiles_ids is None:
+            return ModelInput(record)
+        return ModelInput(record, self.data.smiles_ids[position], self.data.desc_ids[position])
+
+
+# ------------------------------------------------------------------------------------- the step
+
+def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | None = None) -> Path:
+    """Fine-tune one model per seed on ``source`` (registry name, CSV or featurize dir); returns ``run_dir``."""
+    config = config or FinetuneConfig()
+    run = Path(run_dir)
+    _claim_run_dir(run, config)
+    data = _prepare_data(source, run, config)
+    model_config, tokenizer, pretrained_weights = _model_setup(data, run, config)
+    for seed in config.seeds:
+        if seed in finished_seeds(run):
+            log.info("seed %d already finished in %s; kept", seed, run)
+            continue
+        _train_seed(data, run, config, seed, model_config, tokenizer, pretrained_weights)
+    return _write_summary(data, run, config, model_config)
+
+
+def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
+    """A fresh directory, or the same run continued with --resume; never a silent overwrite."""
+    saved = run / RUN_CONFIG
+    if run.exists() and any(run.iterdir()):
+        if config.overwrite:
+            shutil.rmtree(run)
+        elif not config.resume:
+            raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                                "or choose another output directory")
+        elif not saved.is_file():
+            raise ArtifactError(f"{run}: not a finetune run directory (no {RUN_CONFIG}); cannot resume it")
+        else:
+            before = json.loads(saved.read_text())
+            now = json.loads(json.dumps(config.identity()))
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            if changed:
+                raise ArtifactError(f"{run}: cannot resume with other settings; changed: "
+                                    + ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed))
+    run.mkdir(parents=True, exist_ok=True)
+    (run / MANIFEST).unlink(missing_ok=True)  # incomplete until the summary is written again
+    atomic_write_json(saved, config.identity())
+
+
+def _artifact_dir(kind: str, settings: dict[str, Any], source_sha256: str) -> Path:
+    key = hashlib.sha256(json.dumps([settings, source_sha256], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_dir() / "artifacts" / f"{kind}-{key}"
+
+
+def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Data:
+    from lgmcl_dgl.featurize.dataset import FeaturizedDataset
+    from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
+
+    source_path = Path(source)
+    if (source_path / MANIFEST).is_file():
+        features_dir = source_path  # a featurize directory given as INPUT
+        manifest = Manifest.read(features_dir, kind="featurize")
+        table_source = Path(manifest.extra["source"])
+        source_sha = manifest.inputs["input"]
+        spec = None
+    else:
+        table_source, spec = resolve_source(source)
+        source_sha = sha256_file(table_source)
+        featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
+                                           atom_featurizer=config.atom_featurizer, jobs=config.jobs,
+                                           progress=config.progress)
+        features_dir = _artifact_dir("featurize", featurize_config.settings(), source_sha)
+        featurize(source, features_dir, featurize_config)
+    features = FeaturizedDataset(features_dir)
+    if config.target_columns and features.task_names != list(config.target_columns):
+        raise InputError(f"{features_dir}: holds tasks {features.task_names}, not the requested {config.target_columns}")
+    invalid = pd.read_csv(features_dir / INVALID_CSV)
+    atomic_write_text(run / "invalid.csv", invalid.to_csv(index=False))
+    table = MoleculeTable(table_source, features.rows, features.smiles, features.labels, features.task_names,
+                          int(features.manifest.counts["n_input"]), spec=spec)
+    task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
+    check_labels(table.labels, table.task_names, task_type, table_source, table.rows)
+    featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}
+    return _Data(table_source, source_sha, table, features, featurizer, task_type)
+
+
+def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
+    """One description per valid molecule, from ``--descriptions`` or a cached augment run."""
+    from lgmcl_dgl.text.augment import AugmentConfig, augment, load_descriptions
+
+    if config.descriptions:
+        directory = Path(config.descriptions)
+    else:
+        augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
+                                       jobs=config.jobs or 1, options=dict(config.description_options),
+                                       progress=config.progress)
+        directory = _artifact_dir("augment", augment_config.identity(), data.source_sha256)
+        augment(data.source, directory, augment_config)
+    records = load_descriptions(directory)
+    missing = [int(r) for r in data.table.rows if int(r) not in records]
+    if missing:
+        raise ArtifactError(f"{directory}: no description for row(s) {missing[:5]} ({len(missing)} in all); "
+                            "it was made from another input or did not finish")
+    backends = {records[int(r)].backend for r in data.table.rows[:1]}
+    if backends != {config.description_backend}:
+        raise ArtifactError(f"{directory}: descriptions come from backend {backends.pop()!r}, "
+                            f"but --description-backend is {config.description_backend!r}")
+    return [records[int(r)].description for r in data.table.rows]
+
+
+def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
+    """Model config, tokenizer (pretrained or trained on this input's texts) and encoder weights to start from."""
+    from lgmcl_dgl.models.config import load_preset
+    from lgmcl_dgl.text.tokenizer import load_tokenizer, train_tokenizer
+
+    features = data.features
+    overrides = dict(config.overrides)
+    if config.modalities:
+        overrides["modalities"] = list(config.modalities)
+    pretrained_weights = None
+    if config.pretrained:
+        from lgmcl_dgl.models.io import read_model_config
+        from lgmcl_dgl.pretrain import resolve_pretrained
+
+        pretrained = Path(resolve_pretrained(config.pretrained))
+        base, _ = read_model_config(pretrained)
+        model_config = type(base).from_dict(_apply(base.to_dict(), overrides))
+        pretrained_weights = pretrained
+        tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") else None
+        wanted = {"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim}
+        got = {k: getattr(model_config, k) for k in wanted}
+        if got != wanted:
+            raise ArtifactError(f"{config.pretrained}: encoders expect {got}, the features have {wanted}; "
+                                "featurise with the pretrained model's atom featurizer (--atom-featurizer)")
+    else:
+        overrides.update({"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim,
+                          "fingerprint_dim": features.fingerprint_dim})
+        model_config = load_preset(config.preset, overrides)
+        tokenizer = None
+    if model_config.uses("text"):
+        data.descriptions = _descriptions(data, config)
+        if tokenizer is None:
+            tokenizer_dir = run / TOKENIZER_DIR
+            texts = list(data.table.smiles) + data.descriptions
+            tokenizer = (load_tokenizer(tokenizer_dir) if (tokenizer_dir / "tokenizer_config.json").is_file()
+                         else train_tokenizer(texts, tokenizer_dir, model_config.text.vocab_size,
+                                              model_config.text.max_length))
+            model_config.text.vocab_size = len(tokenizer)
+            model_config.text.pad_token_id = tokenizer.pad_token_id
+        data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
+        data.desc_ids = tokenize(tokenizer, data.descriptions, model_config.text.max_length)
+    return model_config, tokenizer, pretrained_weights
+
+
+def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    from lgmcl_dgl.models.config import apply_overrides
+
+    return apply_overrides(data, overrides)
+
+
+# ------------------------------------------------------------------------------------- one seed
+
+def _split(data: _Data, config: FinetuneConfig, seed: int) -> Split:
+    split = make_split(data.table, config.split, config.split_sizes, seed, config.split_file)
+    if not len(split.train):
+        raise InputError(f"{data.source}: the split leaves no training molecules")
+    return split
+
+
+def _monitor(data: _Data, split: Split, metric: str) -> tuple[str | None, str]:
+    """The validation key early stopping watches: the task metric if the validation part can give it."""
+    if not len(split.val):
+        return None, "max"
+    if data.task_type == "classification":
+        labels = data.table.labels[split.val]
+        scorable = [j for j in range(labels.shape[1]) if np.unique(labels[~np.isnan(labels[:, j]), j]).size == 2]
+        if not scorable:
+            log.warning("no task has both classes in the validation part; early stopping watches the validation loss")
+            return "val_loss", "min"
+    return f"val_{metric}", "max" if HIGHER_IS_BETTER[metric] else "min"
+
+
+def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model_config, tokenizer,
+                pretrained_weights: Path | None) -> None:
+    from lgmcl_dgl.models.io import save_model
+    from lgmcl_dgl.models.lgmcl import LGMCL
+    from lgmcl_dgl.train.checkpoint import load_model_weights
+    from lgmcl_dgl.train.loop import TrainConfig, train
+    from lgmcl_dgl.train.losses import masked_bce, masked_mse
+
+    directory = seed_dir(run, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    split = _split(data, config, seed)
+    split.save(directory / "split.json", data.table)
+    task_type, task_names = data.task_type, data.table.task_names
+    metric = PRIMARY_METRIC[task_type]
+    stats = LabelStats.fit(data.table.labels[split.train]) if task_type == "regression" else LabelStats.identity(len(task_names))
+    targets = stats.scale(data.table.labels) if task_type == "regression" else data.table.labels
+    collator = Collator(tokenizer.pad_token_id if tokenizer is not None else 0)
+
+    torch.manual_seed(seed)
+    model = LGMCL(model_config, len(task_names))
+    if pretrained_weights is not None:
+        _load_encoders(model, pretrained_weights, load_model_weights)
+    if config.freeze_encoders:
+        for encoder in (model.local, model.global_, model.text_encoder, model.description_encoder):
+            if encoder is not None:
+                encoder.requires_grad_(False)
+
+    loss_fn = masked_bce if task_type == "classification" else masked_mse
+    train_set = _Inputs(data, split.train, targets)
+    val_set = _Inputs(data, split.val, targets)
+
+    def step(model, batch):
+        outputs = forward(model, batch)
+        return {"loss": loss_fn(outputs, batch.graphs.labels, batch.graphs.mask)}
+
+    def evaluate(model) -> dict[str, float]:
+        outputs = raw_outputs(model, val_set, collator, 256, next(model.parameters()).device)
+        mask = ~np.isnan(targets[split.val])
+        scaled = np.nan_to_num(targets[split.val])
+        loss = loss_fn(torch.from_numpy(outputs), torch.from_numpy(scaled), torch.from_numpy(mask))
+        scores = score(task_type, data.table.labels[split.val], to_original_units(outputs, task_type, stats), task_names)
+        values = {"val_loss": float(loss)}
+        values.update({f"val_{k}": float("nan") if v is None else float(v) for k, v in scores.items()
+                       if k not in ("per_task", "skipped_tasks")})
+        return values
+
+    monitor, mode = _monitor(data, split, metric)
+    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                               weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
+                               device=config.device, monitor=monitor, mode=mode,
+                               patience=config.patience if monitor else None, resume=True, keep_last=1,
+                               checkpoint_every=10**9, progress=config.progress, tensorboard=False)
+    started = time.monotonic()
+    result = train(model, train_set, collator, step, directory / "training", train_config,
+                   evaluate=evaluate if monitor else None, extra_state={"seed": seed})
+    model = model.cpu()
+
+    card = ModelCard(model_config=model_config.to_dict(), task_names=task_names, task_type=task_type,
+                     label_stats=stats, featurizer=data.featurizer,
+                     text={"backend": config.description_backend, "options": dict(config.description_options),
+                           "max_length": model_config.text.max_length} if model_config.uses("text") else {},
+                     seed=seed, extra={"pretrained": config.pretrained, "source": str(data.source)})
+    saved = model_dir(run, seed)
+    save_model(saved, model)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(saved / TOKENIZER_DIR))
+    atomic_write_json(saved / "card.json", card.to_dict())
+
+    seed_metrics = {"seed": seed, "task_type": task_type, "metric": metric}
+    for part, positions in split.parts().items():
+        if not len(positions):
+            continue
+        outputs = raw_outputs(model, _Inputs(data, positions, targets), collator)
+        predictions = to_original_units(outputs, task_type, stats)
+        labels = data.table.labels[positions]
+        _write_predictions(directory / f"predictions_{part}.csv", data.table, positions, predictions)
+        seed_metrics[part] = score(task_type, labels, predictions, task_names)
+        if part == "test":
+            title = f"test, seed {seed}"
+            if task_type == "classification":
+                plots.roc_curves(labels, predictions, task_names, directory / "roc_test.png", title)
+            else:
+                plots.parity_plot(labels, predictions, task_names, directory / "parity_test.png", title)
+    history = [_curve_row(row, metric) for row in result.history]
+    atomic_write_text(directory / "curves.csv", pd.DataFrame(history).to_csv(index=False))
+    if history:
+        plots.training_curves(history, directory / "curves.png", metric)
+    seed_metrics.update({"epochs": result.epoch, "stopped_because": result.stopped_because,
+                         "best_epoch": (result.best_metrics or {}).get("epoch"), "monitor": monitor,
+                         "train_seconds": result.train_seconds, "wall_seconds": time.monotonic() - started})
+    atomic_write_json(directory / "metrics.json", seed_metrics)
+    Manifest(kind=SEED_KIND, config=config.identity(), inputs={"input": data.source_sha256},
+             counts={part: int(len(p)) for part, p in split.parts().items()},
+             extra={"seed": seed, "metric": metric}).write(directory)
+    shutil.rmtree(directory / "training" / "checkpoints", ignore_errors=True)  # the seed is done; keep the logs
+
+
+def _load_encoders(model, pretrained: Path, load_model_weights) -> None:
+    """Encoder weights from a pretrained model; the task head and fusion start fresh."""
+    from safetensors.torch import load_file
+
+    from lgmcl_dgl.models.io import WEIGHTS_FILE
+
+    state = load_file(str(pretrained / WEIGHTS_FILE))
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    encoders = [k for k in usable if k.split(".")[0] in ("local", "global_", "text_encoder", "description_encoder")]
+    if not encoders:
+        raise ArtifactError(f"{pretrained}: none of its weights fit this model's encoders")
+    model.load_state_dict({k: usable[k] for k in encoders}, strict=False)
+    log.info("loaded %d encoder tensors from %s", len(encoders), pretrained)
+
+
+def _curve_row(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    keep = {"epoch": int(row["epoch"]) + 1, "train_loss": row.get("loss"), "val_loss": row.get("val_loss"),
+            "epoch_seconds": row.get("epoch_seconds")}
+    keep.update({k: v for k, v in row.items() if k.startswith("val_") and k != "val_loss"})
+    return keep
+
+
+def _write_predictions(path: Path, table: MoleculeTable, positions: np.ndarray, predictions: np.ndarray) -> None:
+    frame = pd.DataFrame({"row": table.rows[positions], "smiles": [table.smiles[i] for i in positions]})
+    for j, name in enumerate(table.task_names):
+        frame[name] = table.labels[positions, j]
+        frame[f"{name}_pred"] = predictions[:, j]
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.6g"))
+
+
+# ------------------------------------------------------------------------------------- summary
+
+def _write_summary(data: _Data, run: Path, config: FinetuneConfig, model_config) -> Path:
+    """metrics.json over the seeds of this run, then the manifest."""
+    seeds = [s for s in config.seeds if s in finished_seeds(run)]
+    per_seed = [json.loads((seed_dir(run, s) / "metrics.json").read_text()) for s in seeds]
+    metric = PRIMARY_METRIC[data.task_type]
+    summary: dict[str, Any] = {"metric": metric, "task_type": data.task_type, "seeds": seeds,
+                               "task_names": data.table.task_names}
+    for part in ("test", "val", "train"):
+        summary[part] = summarize_seeds([m.get(part, {}).get(metric) for m in per_seed])
+    others = ("pr_auc",) if data.task_type == "classification" else ("mae", "r2")
+    summary["other_metrics"] = {name: {part: summarize_seeds([m.get(part, {}).get(name) for m in per_seed])
+                                       for part in ("test", "val")} for name in others}
+    summary["skipped_tasks"] = {f"seed_{m['seed']}": {part: m[part]["skipped_tasks"] for part in PARTS if part in m}
+                                for m in per_seed}
+    atomic_write_json(run / "metrics.json", summary)
+    Manifest(kind=RUN_KIND, config=config.identity(), inputs={"input": data.source_sha256},
+             counts={"n_input": data.table.n_input, "n_valid": len(data.table),
+                     "n_invalid": data.table.n_input - len(data.table), "seeds": len(seeds)},
+             extra={"source": str(data.source), "task_names": data.table.task_names, "task_type": data.task_type,
+                    "metric": metric, "model": model_config.to_dict()}).write(run)
+    return run
