@@ -71,3 +71,22 @@ def test_missing_inputs_and_missing_head_are_clear_errors(inputs):
         LGMCL(tiny_config(), n_tasks=1)(graph, fingerprints)
     with pytest.raises(ValueError, match="fingerprints"):
         LGMCL(tiny_config(), n_tasks=1)(graph, None, smiles_ids, smiles_mask, desc_ids, desc_mask)
+
+
+@pytest.mark.parametrize("featurizer", ["attentivefp", "paper"])
+def test_runs_on_the_featurize_steps_batches(featurizer):
+    """The contract with lgmcl_dgl.featurize: collate()'s GraphBatch goes straight in, salts and single atoms included."""
+    from lgmcl_dgl.featurize.dataset import collate
+    from lgmcl_dgl.featurize.graphs import feature_dims
+    from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
+
+    records = featurize_smiles(SMILES, FeaturizeConfig(atom_featurizer=featurizer, progress=False))
+    batch = collate(records)
+    node_dim, edge_dim = feature_dims(featurizer)
+    torch.manual_seed(0)
+    model = LGMCL(tiny_config(node_feat_dim=node_dim, edge_feat_dim=edge_dim, modalities=["local", "global", "fingerprints"]), n_tasks=1).eval()
+    with torch.no_grad():
+        out = model(batch.graph, batch.fingerprints)
+        alone = torch.cat([model(collate([r]).graph, collate([r]).fingerprints) for r in records])
+    assert out.shape == (len(SMILES), 1) and torch.isfinite(out).all()
+    torch.testing.assert_close(out, alone, rtol=1e-5, atol=1e-5)
