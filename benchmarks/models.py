@@ -5,6 +5,7 @@ version and dgl.nn.GraphormerLayer.
     python benchmarks/models.py                    # small preset timings, both presets' counts
     python benchmarks/models.py --presets small paper --batches 2
 
+Graphs and fingerprints come from lgmcl_dgl.featurize (AttentiveFP features), as in fine-tuning.
 Texts: BBBP SMILES and stand-in descriptions of about 1,100 characters (the paper's length, built
 from RDKit descriptors), tokenized by a tokenizer trained here. Writes models.json + models.md.
 """
@@ -22,13 +23,15 @@ from pathlib import Path
 import dgl
 import dgl.sparse as dglsp
 import torch
-from dgllife.utils import AttentiveFPAtomFeaturizer, AttentiveFPBondFeaturizer, smiles_to_bigraph
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
 from torch import nn
 
 from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
 from lgmcl_dgl.data.load import load_molecules
+from lgmcl_dgl.featurize.dataset import collate
+from lgmcl_dgl.featurize.graphs import feature_dims
+from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
 from lgmcl_dgl.models.config import load_preset
 from lgmcl_dgl.models.global_ import GraphTransformerLayer
 from lgmcl_dgl.models.fusion import Tokens
@@ -55,23 +58,6 @@ def stand_in_description(smiles: str) -> str:
         "hydrogen-bonding handles, and the ring system defines a fairly rigid core with substituents around it. "
     )
     return (facts + notes * 4)[:1100]
-
-
-def parameter_counts(model: LGMCL) -> dict[str, int]:
-    def count(module: nn.Module | None) -> int:
-        return sum(p.numel() for p in module.parameters()) if module is not None else 0
-
-    parts = {
-        "local": count(model.local),
-        "global": count(model.global_),
-        "text": count(model.text_encoder) + count(model.description_encoder),
-        "projections": count(model.projections),
-        "fingerprint_network": count(model.fusion.fingerprints) if model.fusion else 0,
-        "head": count(model.head),
-    }
-    parts["fusion"] = count(model.fusion) - parts["fingerprint_network"]
-    parts["total"] = count(model)
-    return parts
 
 
 def timed(step: Callable[[int], torch.Tensor], batches: int, repeats: int) -> dict[str, float]:
@@ -132,7 +118,7 @@ def attention_layouts(model: LGMCL, graphs: list[dgl.DGLGraph], batches: int, re
 
     def dense_step(i):
         layout, atoms, bias, adjacency, *_ = prepared[i]
-        return layer(layout.pad(atoms.requires_grad_()), bias, adjacency).sum()
+        return layer(atoms.requires_grad_(), layout, bias, adjacency).sum()
 
     def sparse_step(i):
         layout, atoms, bias, _, pairs, (molecule, a, b) = prepared[i]
@@ -145,7 +131,7 @@ def attention_layouts(model: LGMCL, graphs: list[dgl.DGLGraph], batches: int, re
     layer.eval(), graphormer.eval()  # no dropout: the sparse version has none
     with torch.no_grad():  # both layouts compute the same function
         layout, atoms, bias, adjacency, pairs, (molecule, a, b) = prepared[0]
-        dense_out = layout.unpad(layer(layout.pad(atoms), bias, adjacency))
+        dense_out = layer(atoms, layout, bias, adjacency)
         if not config.lambda_adj:
             torch.testing.assert_close(sparse(atoms, pairs, bias.permute(0, 2, 3, 1)[molecule, a, b]), dense_out, rtol=1e-4, atol=1e-4)
     return {
@@ -204,15 +190,10 @@ def main() -> None:
 
     table = load_molecules("bbbp")
     smiles = table.smiles[: BATCH * args.batches]
-    atoms, bonds = AttentiveFPAtomFeaturizer("h"), AttentiveFPBondFeaturizer("e")
-    graphs = []
-    for s in smiles:
-        graph = smiles_to_bigraph(s, node_featurizer=atoms, edge_featurizer=bonds)
-        if "e" not in graph.edata:
-            graph.edata["e"] = torch.zeros(0, bonds.feat_size("e"))
-        graphs.append(graph)
+    records = featurize_smiles(smiles, FeaturizeConfig(progress=False), labels=table.labels[: len(smiles)])
     descriptions = [stand_in_description(s) for s in smiles]
-    dims = {"node_feat_dim": atoms.feat_size("h"), "edge_feat_dim": bonds.feat_size("e")}
+    node_feat_dim, edge_feat_dim = feature_dims("attentivefp")
+    dims = {"node_feat_dim": node_feat_dim, "edge_feat_dim": edge_feat_dim}
     results: dict = {"batch_size": BATCH, "threads": args.threads, "torch": torch.__version__, "presets": {}}
 
     for name in sorted({"small", "paper", *args.presets}):
@@ -220,7 +201,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tokenizer = train_tokenizer(smiles + descriptions, tmp, vocab_size=min(config.text.vocab_size, 2048), model_max_length=config.text.max_length)
         model = LGMCL(config, n_tasks=1)
-        counts = parameter_counts(model)
+        counts = model.parameter_counts()
         entry = {"parameters": counts, "training_state_mib": round(counts["total"] * 16 / 2**20, 1)}  # weights, grads, 2 Adam moments
         print(f"{name}: {counts}")
         if name in args.presets:
@@ -229,10 +210,13 @@ def main() -> None:
                 part = slice(b * BATCH, (b + 1) * BATCH)
                 s_enc = tokenizer(smiles[part], padding=True, truncation=True, return_tensors="pt")
                 d_enc = tokenizer(descriptions[part], padding=True, truncation=True, return_tensors="pt")
-                labels = torch.as_tensor(table.labels[part], dtype=torch.float32)
-                data.append((dgl.batch(graphs[part]), (torch.rand(BATCH, 1489) > 0.8).float(), s_enc["input_ids"], s_enc["attention_mask"], d_enc["input_ids"], d_enc["attention_mask"], labels))
+                batch = collate(records[part])
+                data.append((batch.graph, batch.fingerprints, s_enc["input_ids"], s_enc["attention_mask"], d_enc["input_ids"], d_enc["attention_mask"], batch.labels))
             entry["description_tokens"] = int(data[0][5].shape[1])
             entry["ms_per_batch"] = part_timings(model, data, args.batches, args.repeats)
+            other = "attention" if config.fusion == "gated" else "gated"
+            variant = LGMCL(load_preset(name, {**dims, "fusion": other}), n_tasks=1).train()
+            entry["ms_per_batch"][f"finetune_step_fusion_{other}"] = timed(lambda i: variant(*data[i][:6]).sum(), args.batches, args.repeats)
             entry["global_attention_layer_ms"] = attention_layouts(model, [d[0] for d in data], args.batches, args.repeats)
             entry["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             batches_per_epoch = -(-len(table) // BATCH)

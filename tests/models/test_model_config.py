@@ -18,6 +18,15 @@ def test_presets_load_and_round_trip():
     assert (paper.local.hidden, paper.text.hidden, paper.text.vocab_size) == (110, 768, 128100)
 
 
+def test_preset_sizes():
+    """The small preset stays CPU-sized; the paper preset has the reference's big parts."""
+    from lgmcl_dgl.models.lgmcl import LGMCL
+
+    small = LGMCL(load_preset("small"), n_tasks=1).parameter_counts()
+    assert 1_000_000 < small["total"] < 3_000_000
+    assert small["total"] == sum(v for k, v in small.items() if k != "total")
+
+
 def test_overrides_dotted_or_nested_and_yaml_files(tmp_path):
     config = load_preset("small", {"global.layers": 5, "text": {"hidden": 64}, "fusion": "attention"})
     assert (config.global_.layers, config.text.hidden, config.fusion) == (5, 64, "attention")
