@@ -90,3 +90,23 @@ def test_runs_on_the_featurize_steps_batches(featurizer):
         alone = torch.cat([model(collate([r]).graph, collate([r]).fingerprints) for r in records])
     assert out.shape == (len(SMILES), 1) and torch.isfinite(out).all()
     torch.testing.assert_close(out, alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["gated", "attention"])
+def test_a_prediction_does_not_depend_on_its_batch(tmp_path, fusion):
+    """Padding of atoms and tokens differs between the batch and each molecule alone."""
+    tokenizer = make_tokenizer(tmp_path)
+    torch.manual_seed(0)
+    model = LGMCL(tiny_config(fusion=fusion, text={"relative_attention": True}), n_tasks=2).eval()
+    descriptions = [f"molecule {s} with {'many ' * i}rings" for i, s in enumerate(SMILES)]
+    fingerprints = torch.rand(len(SMILES), 1489)
+
+    def predict(positions):
+        s_ids, s_mask = encode(tokenizer, [SMILES[i] for i in positions])
+        d_ids, d_mask = encode(tokenizer, [descriptions[i] for i in positions])
+        with torch.no_grad():
+            return model(batch_of([SMILES[i] for i in positions]), fingerprints[positions], s_ids, s_mask, d_ids, d_mask)
+
+    together = predict(list(range(len(SMILES))))
+    alone = torch.cat([predict([i]) for i in range(len(SMILES))])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
