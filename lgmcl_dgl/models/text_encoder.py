@@ -57,5 +57,11 @@ class TextEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
+        settings = self.backbone.config
+        if getattr(settings, "position_biased_input", True) and input_ids.shape[1] > settings.max_position_embeddings:
+            raise ValueError(
+                f"texts of {input_ids.shape[1]} tokens exceed the text encoder's {settings.max_position_embeddings} positions; "
+                f"tokenize with truncation=True, max_length={settings.max_position_embeddings}"
+            )
         tokens = self.out(self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
         return tokens, masked_mean(tokens, attention_mask.bool())

@@ -55,3 +55,10 @@ def test_one_shared_encoder_or_two():
         assert not torch.allclose(separate.encode_text(ids, mask, "smiles"), separate.encode_text(ids, mask, "description"))
         shared.eval()
         torch.testing.assert_close(shared.encode_text(ids, mask, "smiles"), shared.encode_text(ids, mask, "description"))
+
+
+def test_too_long_texts_are_a_clear_error():
+    model = LGMCL(tiny_config(text={"relative_attention": False, "max_length": 8}))
+    ids = torch.randint(5, 100, (1, 9))
+    with pytest.raises(ValueError, match="max_length=8"):
+        model.encode_text(ids, torch.ones_like(ids))
