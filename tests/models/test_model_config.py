@@ -30,6 +30,7 @@ def test_preset_sizes():
 def test_overrides_dotted_or_nested_and_yaml_files(tmp_path):
     config = load_preset("small", {"global.layers": 5, "text": {"hidden": 64}, "fusion": "attention"})
     assert (config.global_.layers, config.text.hidden, config.fusion) == (5, 64, "attention")
+    assert load_preset("small", {"global.lambda_adj": 1}).global_.lambda_adj == 1.0  # ints pass as floats
     assert config.text.layers == load_preset("small").text.layers  # untouched keys keep the preset
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"embed_dim": 32, "modalities": ["text", "local"], "local": {"readout": "attentivefp"}}))
@@ -46,6 +47,10 @@ def test_overrides_dotted_or_nested_and_yaml_files(tmp_path):
         ({"fusion": "concat"}, ValueError, "fusion"),
         ({"global": {"d_model": 10, "heads": 3}}, ValueError, "divisible"),
         ({"embed_dim.x": 1}, KeyError, "embed_dim"),
+        ({"global.layers": "3"}, TypeError, "global.layers"),
+        ({"global.spd_bias": 1}, TypeError, "global.spd_bias"),
+        ({"head.fingerprint_hidden": [512, "x"]}, TypeError, r"head.fingerprint_hidden\[1\]"),
+        ({"fusion": "attention", "embed_dim": 30, "head.fusion_heads": 4}, ValueError, "fusion_heads"),
     ],
 )
 def test_bad_settings_are_named(overrides, error, message):
