@@ -8,6 +8,7 @@ from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
 from lgmcl_dgl.cli.featurize import featurize
 from lgmcl_dgl.cli.augment import augment
+from lgmcl_dgl.cli.pretrain import pretrain
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -19,3 +20,4 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(featurize)
 cli.add_command(augment)
+cli.add_command(pretrain)
