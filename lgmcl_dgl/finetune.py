@@ -30,7 +30,7 @@ from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
-from lgmcl_dgl.evaluate.run_dir import RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ PARTS = ("train", "val", "test")
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
 RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
 _RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
+
+
+class FinetuneInterrupted(RuntimeError):
+    """Training was stopped by a signal; the run continues with ``resume=True``."""
 
 
 @dataclass
@@ -346,6 +350,9 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,
                    evaluate=evaluate if monitor else None, extra_state={"seed": seed})
+    if result.stopped_because in ("interrupted", "time_limit"):
+        raise FinetuneInterrupted(f"seed {seed} stopped ({result.stopped_because}) after epoch {result.epoch}; "
+                                  f"its checkpoint is in {directory / 'training'}: continue with --resume")
     model = model.cpu()
 
     card = ModelCard(model_config=model_config.to_dict(), task_names=task_names, task_type=task_type,
@@ -357,7 +364,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     save_model(saved, model)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(saved / TOKENIZER_DIR))
-    atomic_write_json(saved / "card.json", card.to_dict())
+    atomic_write_json(saved / MODEL_CARD, card.to_dict())
 
     seed_metrics = {"seed": seed, "task_type": task_type, "metric": metric}
     for part, positions in split.parts().items():

@@ -6,6 +6,9 @@ import click
 
 from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
+from lgmcl_dgl.cli.evaluate import evaluate
+from lgmcl_dgl.cli.finetune import finetune
+from lgmcl_dgl.cli.predict import predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -15,3 +18,6 @@ def cli() -> None:
 
 
 cli.add_command(datasets)
+cli.add_command(finetune)
+cli.add_command(evaluate)
+cli.add_command(predict)
