@@ -77,8 +77,8 @@ def scaffold_groups(smiles: list[str]) -> list[np.ndarray]:
 def scaffold_split(smiles: list[str], sizes=(0.8, 0.1, 0.1), seed: int = 0, balanced: bool = False) -> Split:
     """Whole scaffold sets go to one part, so test molecules have scaffolds never seen in training.
 
-    Deterministic: largest sets first (ties by first occurrence), filling train, then val, then
-    test. ``balanced`` (chemprop's variant): sets larger than half the test size go first, the rest
+    Deterministic, as DeepChem's ScaffoldSplitter: largest sets first (ties: the set whose first
+    molecule comes later in the file first), filling train, then val, then test. ``balanced`` (chemprop's variant): sets larger than half the test size go first, the rest
     in a seeded random order, so small scaffolds spread over all parts.
     """
     train_f, val_f, _ = _check_sizes(sizes)
@@ -93,7 +93,7 @@ def scaffold_split(smiles: list[str], sizes=(0.8, 0.1, 0.1), seed: int = 0, bala
         rng.shuffle(small)
         ordered = big + small
     else:
-        ordered = sorted(groups, key=lambda g: (-len(g), g[0]))
+        ordered = sorted(groups, key=lambda g: (len(g), g[0]), reverse=True)
     train_cap, val_cap = train_f * n, (train_f + val_f) * n
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for group in ordered:

@@ -1,0 +1,214 @@
+"""MoleculeNet table: LGM-CL against the baselines a user would pick instead, on identical splits.
+
+Every cell (dataset x protocol x seed x method) is written to results.json as soon as it finishes,
+so a long run can be stopped and continued; the table and plot are rebuilt from that file.
+
+    python benchmarks/moleculenet.py                      # all shared datasets, both protocols, 3 seeds
+    python benchmarks/moleculenet.py --quick              # bbbp + esol, one seed, short training
+    python benchmarks/moleculenet.py --datasets bbbp --methods rf,lgmcl_scratch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lgmcl_dgl.data import registry
+from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
+from lgmcl_dgl.data.load import MoleculeTable, load_molecules
+from lgmcl_dgl.data.locations import shared_data_dir
+from lgmcl_dgl.data.splits import Split, make_split
+from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score
+
+PROTOCOLS = {"random": ((0.6, 0.2, 0.2), "random"), "scaffold": ((0.8, 0.1, 0.1), "scaffold")}
+SHARED_FILES = {"bbbp": "BBBP.csv", "bace": "bace.csv", "clintox": "clintox.csv.gz", "tox21": "tox21.csv.gz",
+                "toxcast": "toxcast_data.csv.gz", "esol": "delaney-processed.csv", "freesolv": "SAMPL.csv",
+                "lipophilicity": "Lipophilicity.csv"}
+
+
+def load_dataset(name: str) -> MoleculeTable:
+    """Registry datasets from ../shared/data when present (no network), else through the registry."""
+    spec = registry.DATASETS.get(name)
+    shared = shared_data_dir()
+    if spec and shared and (shared / "moleculenet" / SHARED_FILES.get(name, "-")).is_file():
+        columns = list(spec.task_columns) if spec.task_columns else None
+        table = load_molecules(shared / "moleculenet" / SHARED_FILES[name], spec.smiles_column, columns)
+        table.spec = spec
+        return table
+    return load_molecules(name)
+
+
+def task_type_of(table: MoleculeTable) -> str:
+    if table.spec is not None:
+        return table.spec.task_type
+    values = np.unique(table.labels[table.mask])
+    return "classification" if set(values.tolist()) <= {0.0, 1.0} else "regression"
+
+
+# ---- methods: each takes (table, split, task_type, seed, args, workdir) and returns test predictions
+
+def run_rf(table, split, task_type, seed, args, workdir):
+    """Random forest on 2048-bit Morgan (radius 2) fingerprints, one forest per task."""
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    x = np.stack([generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in table.smiles]).astype(np.uint8)
+    out = np.full((len(split.test), len(table.task_names)), np.nan)
+    for j in range(len(table.task_names)):
+        known = split.train[table.mask[split.train, j]]
+        y = table.labels[known, j]
+        if task_type == "classification":
+            if np.unique(y).size < 2:
+                continue
+            model = RandomForestClassifier(n_estimators=args.rf_trees, n_jobs=-1, random_state=seed)
+            out[:, j] = model.fit(x[known], y.astype(int)).predict_proba(x[split.test])[:, 1]
+        else:
+            model = RandomForestRegressor(n_estimators=args.rf_trees, n_jobs=-1, random_state=seed)
+            out[:, j] = model.fit(x[known], y).predict(x[split.test])
+    return out
+
+
+def run_chemprop(table, split, task_type, seed, args, workdir):
+    """chemprop v2 (its own environment, ``--chemprop-python``) trained and tested on the same split."""
+    import pandas as pd
+
+    if not args.chemprop_python:
+        raise SkipCell("chemprop not run: pass --chemprop-python PATH (a Python with chemprop v2 installed)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    columns = [f"task{j}" for j in range(len(table.task_names))]
+    frame = pd.DataFrame(table.labels, columns=columns)
+    frame.insert(0, "smiles", table.smiles)
+    part = np.empty(len(table), dtype=object)
+    for name, positions in split.parts().items():
+        part[positions] = name
+    frame["split"] = part
+    frame.to_csv(workdir / "data.csv", index=False)
+    frame.iloc[split.test][["smiles"]].to_csv(workdir / "test.csv", index=False)
+    cli = [str(Path(args.chemprop_python).parent / "chemprop")]  # the console script of that environment
+    common = ["-s", "smiles", "--num-workers", "0"]
+    subprocess.run([*cli, "train", "-i", str(workdir / "data.csv"), *common, "--target-columns", *columns,
+                    "--splits-column", "split", "-t", task_type, "-o", str(workdir / "model"),
+                    "--epochs", str(args.epochs), "--pytorch-seed", str(seed)],
+                   check=True, capture_output=True)
+    subprocess.run([*cli, "predict", "-i", str(workdir / "test.csv"), *common,
+                    "--model-paths", str(workdir / "model" / "model_0" / "best.pt"), "-o", str(workdir / "pred.csv")],
+                   check=True, capture_output=True)
+    return pd.read_csv(workdir / "pred.csv")[columns].to_numpy(dtype=float)
+
+
+class SkipCell(RuntimeError):
+    """A method that cannot run here; the reason is printed and the cell left empty."""
+
+
+METHODS = {"rf": run_rf, "chemprop": run_chemprop}
+
+
+def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
+    start = time.perf_counter()
+    predictions = METHODS[method](table, split, task_type, seed, args, workdir)
+    metrics = score(task_type, table.labels[split.test], np.nan_to_num(predictions, nan=0.5), table.task_names)
+    metric = PRIMARY_METRIC[task_type]
+    return {"metric": metric, "value": metrics[metric], "seconds": round(time.perf_counter() - start, 1),
+            "skipped_tasks": metrics["skipped_tasks"]}
+
+
+def write_report(results: dict, out: Path) -> None:
+    """Markdown table (mean +- std over seeds, best per row in bold) and a bar plot."""
+    rows: dict[tuple[str, str], dict[str, list[float]]] = {}
+    metric_of = {}
+    for key, cell in results.items():
+        dataset, protocol, _, method = key.split("|")
+        rows.setdefault((dataset, protocol), {}).setdefault(method, []).append(cell["value"])
+        metric_of[(dataset, protocol)] = cell["metric"]
+    methods = sorted({m for cells in rows.values() for m in cells})
+    lines = ["| dataset | protocol | metric | " + " | ".join(methods) + " |",
+             "|" + " --- |" * (3 + len(methods))]
+    for (dataset, protocol), cells in sorted(rows.items()):
+        metric = metric_of[(dataset, protocol)]
+        means = {m: float(np.mean(v)) for m, v in cells.items() if v and None not in v}
+        best = (max if HIGHER_IS_BETTER[metric] else min)(means, key=means.get) if means else None
+        shown = []
+        for m in methods:
+            if m not in means:
+                shown.append("")
+                continue
+            text = f"{means[m]:.3f} ± {np.std(cells[m]):.3f} (n={len(cells[m])})"
+            shown.append(f"**{text}**" if m == best else text)
+        lines.append(f"| {dataset} | {protocol} | {metric} | " + " | ".join(shown) + " |")
+    atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
+    _plot(rows, methods, out / "table.png")
+
+
+def _plot(rows, methods, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{d}\n{p}" for d, p in sorted(rows)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 4))
+    width = 0.8 / max(1, len(methods))
+    for i, method in enumerate(methods):
+        means = [np.mean(rows[k].get(method, [np.nan])) for k in sorted(rows)]
+        stds = [np.std(rows[k].get(method, [np.nan])) for k in sorted(rows)]
+        ax.bar(np.arange(len(labels)) + i * width, means, width, yerr=stds, label=method)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, fontsize=7)
+    ax.set_ylabel("ROC-AUC (classification) / RMSE (regression)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=",".join(SHARED_FILES), help="registry names or CSV paths")
+    parser.add_argument("--protocols", default="random,scaffold")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--rf-trees", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=50, help="training epochs of the neural methods")
+    parser.add_argument("--chemprop-python", default=None, help="Python of an environment with chemprop v2")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/moleculenet"))
+    parser.add_argument("--quick", action="store_true", help="bbbp + esol, seed 0, 100 trees: a CI-sized check")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds, args.rf_trees, args.epochs = "bbbp,esol", [0], 100, 5
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for dataset in args.datasets.split(","):
+        table = load_dataset(dataset)
+        task_type = task_type_of(table)
+        for protocol in args.protocols.split(","):
+            sizes, kind = PROTOCOLS[protocol]
+            for seed in args.seeds:
+                split: Split = make_split(table, kind, sizes, seed)
+                split.save(args.out / "splits" / f"{Path(dataset).stem}-{protocol}-{seed}.json", table)
+                for method in args.methods.split(","):
+                    key = f"{Path(dataset).stem}|{protocol}|{seed}|{method}"
+                    if key in results:
+                        continue
+                    workdir = args.out / "work" / key.replace("|", "-")
+                    try:
+                        results[key] = run_cell(table, split, task_type, seed, method, args, workdir)
+                    except SkipCell as skip:
+                        print(f"{key}: skipped: {skip}", flush=True)
+                        continue
+                    cell = results[key]
+                    print(f"{key}: {cell['metric']} {cell['value']} ({cell['seconds']} s)", flush=True)
+                    atomic_write_json(results_path, results)
+    write_report(results, args.out)
+    print((args.out / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Global encoder: a Graph Transformer whose attention spans all atom pairs of each molecule.
+
+Atoms of a batched DGLGraph are laid out as a padded (molecules, atoms) tensor, so attention is
+one batched matmul and never crosses molecules; padding atoms are masked out as keys. Structure
+enters as an additive bias (Graphormer: a learned scalar per head for each shortest-path distance,
+plus a linear map of the bond features on bonded pairs) and/or MAT's mix of the attention weights
+with the row-normalised adjacency. benchmarks/models.py compares this dense layout with a DGL
+sparse-matrix version on CPU (dense was faster, see docs/models.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import dgl
+import torch
+from torch import nn
+
+from lgmcl_dgl.models.config import GlobalConfig
+from lgmcl_dgl.models.local import edge_features
+from lgmcl_dgl.models.padding import AtomLayout, masked_mean
+
+
+def shortest_path_distances(adjacency: torch.Tensor, max_distance: int) -> torch.Tensor:
+    """Hop counts (B, N, N) by breadth-first expansion with batched matmuls; pairs farther than
+    ``max_distance`` or in different fragments get ``max_distance + 1``."""
+    n = adjacency.shape[-1]
+    reached = torch.eye(n, dtype=torch.bool, device=adjacency.device).expand_as(adjacency).clone()
+    distance = torch.full(adjacency.shape, max_distance + 1, dtype=torch.long, device=adjacency.device)
+    distance[reached] = 0
+    step = adjacency.float()
+    frontier = reached.float()
+    for hops in range(1, max_distance + 1):
+        frontier = (frontier @ step) > 0
+        new = frontier & ~reached
+        if not new.any():
+            break
+        distance[new] = hops
+        reached |= new
+        frontier = frontier.float()
+    return distance
+
+
+class GraphTransformerLayer(nn.Module):
+    """Pre-LN block: biased multi-head self-attention within each molecule, then a feed-forward net."""
+
+    def __init__(self, config: GlobalConfig):
+        super().__init__()
+        self.heads = config.heads
+        self.head_dim = config.d_model // config.heads
+        self.lambda_att = config.lambda_att
+        self.lambda_adj = config.lambda_adj
+        self.attn_norm = nn.LayerNorm(config.d_model)
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.attn_out = nn.Linear(config.d_model, config.d_model)
+        self.attn_dropout = nn.Dropout(config.attn_dropout)
+        self.ffn_norm = nn.LayerNorm(config.d_model)
+        self.ffn = nn.Sequential(
+            nn.Linear(config.d_model, config.ffn_dim),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.ffn_dim, config.d_model),
+        )
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        atoms: torch.Tensor,
+        mask: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        adjacency: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """atoms (B, N, d); mask (B, N) real atoms; bias (B, H, N, N); adjacency (B, N, N) row-normalised."""
+        batch, n, width = atoms.shape
+        q, k, v = self.qkv(self.attn_norm(atoms)).view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
+        if bias is not None:
+            scores = scores + bias
+        scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
+        weights = self.lambda_att * torch.softmax(scores, dim=-1)
+        if self.lambda_adj and adjacency is not None:
+            weights = weights + self.lambda_adj * adjacency[:, None]
+        mixed = (self.attn_dropout(weights) @ v).transpose(1, 2).reshape(batch, n, width)
+        atoms = atoms + self.dropout(self.attn_out(mixed))
+        return atoms + self.dropout(self.ffn(self.ffn_norm(atoms)))
+
+
+class GlobalEncoder(nn.Module):
+    """Atom features -> Graph Transformer over whole molecules -> atom states and molecule means."""
+
+    def __init__(self, config: GlobalConfig, node_feat_dim: int, edge_feat_dim: int, out_dim: int):
+        super().__init__()
+        self.config = config
+        self.edge_feat_dim = edge_feat_dim
+        self.embed = nn.Linear(node_feat_dim, config.d_model)
+        self.distance_bias = nn.Embedding(config.max_distance + 2, config.heads) if config.spd_bias else None
+        self.bond_bias = nn.Linear(edge_feat_dim, config.heads) if config.bond_bias else None
+        self.layers = nn.ModuleList(GraphTransformerLayer(config) for _ in range(config.layers))
+        self.norm = nn.LayerNorm(config.d_model)
+        self.out = nn.Linear(config.d_model, out_dim)
+
+    def structure(self, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Attention bias (B, H, N, N) and row-normalised adjacency (B, N, N), shared by all layers."""
+        src, dst = graph.edges()
+        batch, n = layout.mask.shape
+        index = (layout.molecule[src], layout.position[src], layout.position[dst])
+        adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
+        adjacency[index] = 1.0
+        bias = None
+        if self.distance_bias is not None:
+            with torch.no_grad():
+                distance = shortest_path_distances(adjacency > 0, self.config.max_distance)
+            bias = self.distance_bias(distance)
+        if self.bond_bias is not None:
+            bonds = adjacency.new_zeros(batch, n, n, self.config.heads)
+            bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
+            bias = bonds if bias is None else bias + bonds
+        if bias is not None:
+            bias = bias.permute(0, 3, 1, 2)
+        normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0) if self.config.lambda_adj else None
+        return bias, normalised
+
+    def forward(self, graph: dgl.DGLGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (atom states (V, out_dim), molecule vectors (B, out_dim))."""
+        layout = AtomLayout.of(graph)
+        atoms = layout.pad(self.embed(graph.ndata["h"]))
+        bias, adjacency = self.structure(graph, layout)
+        for layer in self.layers:
+            atoms = layer(atoms, layout.mask, bias, adjacency)
+        atoms = self.out(self.norm(atoms))
+        return layout.unpad(atoms), masked_mean(atoms, layout.mask)

@@ -1,0 +1,59 @@
+"""Text encoder: a transformers encoder (DeBERTa-v2 from scratch by default) with masked mean pooling."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, DebertaV2Config, DebertaV2Model, PretrainedConfig
+
+from lgmcl_dgl.models.config import TextConfig
+from lgmcl_dgl.models.padding import masked_mean
+
+
+def deberta_config(config: TextConfig) -> DebertaV2Config:
+    """DeBERTa-v3-style settings (relative position attention, no absolute positions) at our sizes."""
+    return DebertaV2Config(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        intermediate_size=config.intermediate,
+        max_position_embeddings=config.max_length,
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        relative_attention=True,
+        position_buckets=min(256, config.max_length),
+        max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"],
+        position_biased_input=False,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+        pad_token_id=config.pad_token_id,
+    )
+
+
+def build_backbone(config: TextConfig, backbone_config: dict | PretrainedConfig | None = None) -> nn.Module:
+    """The transformer: rebuilt from a saved HF config (weights loaded later), loaded from
+    `text_model` (local path or Hugging Face id), or a fresh DeBERTa-v2 from our sizes."""
+    if backbone_config is not None:
+        if isinstance(backbone_config, dict):
+            settings = dict(backbone_config)
+            backbone_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+        return AutoModel.from_config(backbone_config)
+    if config.text_model:
+        return AutoModel.from_pretrained(config.text_model)
+    return DebertaV2Model(deberta_config(config))
+
+
+class TextEncoder(nn.Module):
+    """Token states projected to the common width, and their masked mean per text."""
+
+    def __init__(self, config: TextConfig, out_dim: int, backbone_config: dict | PretrainedConfig | None = None):
+        super().__init__()
+        self.backbone = build_backbone(config, backbone_config)
+        self.out = nn.Linear(self.backbone.config.hidden_size, out_dim)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
+        tokens = self.out(self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
+        return tokens, masked_mean(tokens, attention_mask.bool())

@@ -1,0 +1,1 @@
+"""Training: losses, the shared loop, checkpoints, distributed helpers."""

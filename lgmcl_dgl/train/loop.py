@@ -1,0 +1,445 @@
+"""The one training loop behind ``pretrain`` and ``finetune``: resumable, data-parallel, logged.
+
+The caller supplies the model, a map-style dataset with its collate function, and a step function
+``step_fn(model, batch) -> {"loss": tensor, **other scalar tensors}``; the loop owns everything
+else: optimiser, warm-up schedule, gradient accumulation and clipping, AMP on CUDA, periodic
+atomic checkpoints, per-epoch evaluation with early stopping and best weights, logs and plots.
+
+Reproducibility across a kill: data order is a permutation seeded by ``(seed, epoch)``, so the
+position ``(epoch, batch)`` plus the RNG states saved with each checkpoint let a resumed run
+continue with exactly the batches and dropout masks an uninterrupted run would have used.
+
+Data parallelism: ``batch_size`` is the global micro-batch; each of the N processes takes its
+contiguous 1/N of every micro-batch, and gradients are averaged over processes before each
+optimiser step, so a run's result does not depend on how many processes share it.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from lgmcl_dgl.train import distributed
+from lgmcl_dgl.train.checkpoint import capture_rng_state, load_latest, restore_rng_state, save_checkpoint
+from lgmcl_dgl.train.logging import RunLogger, log, peak_memory_mb
+
+StepFn = Callable[[torch.nn.Module, Any], dict[str, torch.Tensor]]
+EvaluateFn = Callable[[torch.nn.Module], dict[str, float]]
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    """How to train; model and data settings live elsewhere."""
+
+    epochs: int = 10
+    max_steps: int | None = None  # optimiser steps in total (over resumes); stops before ``epochs`` if reached
+    time_limit: float | None = None  # seconds of training in this invocation; then checkpoint and stop
+    batch_size: int = 64  # global micro-batch (all processes together)
+    grad_accum: int = 1  # micro-batches per optimiser step
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"  # adamw | adam (adam: L2 penalty, as the reference implementation)
+    warmup_steps: int = 0
+    schedule: str = "cosine"  # cosine | linear | constant, after warm-up
+    clip_norm: float | None = 1.0
+    checkpoint_every: int = 500  # optimiser steps; a checkpoint is also written at every epoch end and at the end
+    keep_last: int = 3
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling)
+    log_every: int = 10
+    num_workers: int = 0
+    shuffle: bool = True
+    drop_last: bool = False
+    resume: bool = True  # continue from the latest checkpoint in the output directory if there is one
+    monitor: str | None = None  # evaluation metric for early stopping and best weights
+    mode: str = "max"  # max | min
+    patience: int | None = None  # epochs without improvement before stopping
+    progress: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(f"optimizer must be adamw or adam, not {self.optimizer!r}")
+        if self.schedule not in ("cosine", "linear", "constant"):
+            raise ValueError(f"schedule must be cosine, linear or constant, not {self.schedule!r}")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"mode must be max or min, not {self.mode!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    epoch: int  # epochs fully completed
+    stopped_because: str  # epochs | max_steps | time_limit | early_stopping | interrupted
+    molecules_seen: int
+    train_seconds: float  # over all invocations of this run
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    best_metrics: dict[str, float] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per finished epoch
+
+
+@dataclass
+class _State:
+    """Everything besides tensors that a resumed run needs; saved as JSON in each checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    molecules_seen: int = 0
+    train_seconds: float = 0.0
+    best_value: float | None = None
+    best_metrics: dict[str, float] | None = None
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finished: str | None = None  # set by early stopping: a resumed run does not train on
+
+
+class EpochBatches:
+    """Micro-batches of one epoch: a permutation seeded by (seed, epoch), each batch split over processes."""
+
+    def __init__(self, n_items: int, batch_size: int, seed: int, shuffle: bool = True, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        if world_size > batch_size:
+            raise ValueError(f"batch_size {batch_size} is smaller than the {world_size} processes sharing it")
+        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
+        self.shuffle, self.drop_last, self.rank, self.world_size = shuffle, drop_last, rank, world_size
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n_items, self.batch_size)
+        return full + (1 if rest >= self.world_size and not self.drop_last else 0)
+
+    def global_batches(self, epoch: int) -> list[np.ndarray]:
+        order = (np.random.default_rng([self.seed, epoch]).permutation(self.n_items) if self.shuffle
+                 else np.arange(self.n_items))
+        return [order[i:i + self.batch_size] for i in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def local_batches(self, epoch: int) -> list[list[int]]:
+        return [np.array_split(b, self.world_size)[self.rank].tolist() for b in self.global_batches(epoch)]
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Linear warm-up to the base rate, then cosine / linear decay to zero at ``total_steps``, or constant."""
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+
+    return factor
+
+
+def train(model: torch.nn.Module, dataset: Sequence, collate: Callable, step_fn: StepFn,
+          out_dir: str | Path, config: TrainConfig, evaluate: EvaluateFn | None = None,
+          extra_state: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``model`` in place; checkpoints and logs go to ``out_dir``. Returns where it stopped.
+
+    ``extra_state`` (JSON-able or tensors) is stored in every checkpoint, e.g. the caller's config.
+    With ``config.monitor`` set, the model ends holding the best-scoring weights.
+    """
+    return _Trainer(model, dataset, collate, step_fn, Path(out_dir), config, evaluate, extra_state or {}).run()
+
+
+class _Trainer:
+    def __init__(self, model, dataset, collate, step_fn, out_dir, config, evaluate, extra_state):
+        self.dist = distributed.info()
+        self.device = distributed.resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.dataset, self.collate, self.step_fn, self.evaluate = dataset, collate, step_fn, evaluate
+        self.out_dir, self.config, self.extra_state = out_dir, config, extra_state
+        if len(dataset) == 0:
+            raise ValueError("the training set is empty")
+        self.batches = EpochBatches(len(dataset), config.batch_size, config.seed, config.shuffle, config.drop_last,
+                                    self.dist.rank, self.dist.world_size)
+        if len(self.batches) == 0:
+            raise ValueError(f"batch_size {config.batch_size} with drop_last leaves no batch of {len(dataset)} items")
+        self.steps_per_epoch = math.ceil(len(self.batches) / config.grad_accum)
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        _seed_everything(config.seed + self.dist.rank)
+        self.optimizer = _make_optimizer(model, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(config.schedule, config.warmup_steps, self.total_steps))
+        self.amp_dtype = _amp_dtype(self.device, config.amp)
+        self.scaler = torch.cuda.amp.GradScaler() if self.amp_dtype == torch.float16 else None
+        self.state = _State()
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.logger = RunLogger(out_dir, enabled=self.dist.is_main, tensorboard=config.tensorboard)
+        self._stop_signal: str | None = None
+        self._saved_step: int | None = None
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        self._resume()
+        started = time.monotonic()
+        seconds_before = self.state.train_seconds
+        stopped = self.state.finished or "epochs"
+        bar = tqdm(total=self.total_steps, initial=self.state.step, unit="step", dynamic_ncols=True,
+                   disable=not (self.config.progress and self.dist.is_main))
+        with _signals_to_flag(self):
+            while self.state.finished is None and self.state.epoch < self.config.epochs:
+                if self.config.max_steps is not None and self.state.step >= self.config.max_steps:
+                    stopped = "max_steps"
+                    break
+                stopped = self._run_epoch(bar, started) or "epochs"
+                if stopped != "epochs":
+                    break
+            self.state.train_seconds = seconds_before + time.monotonic() - started
+            self._checkpoint()
+        bar.close()
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        self.logger.close()
+        distributed.barrier()
+        last = self.state.history[-1] if self.state.history else {}
+        return TrainResult(self.state.step, self.state.epoch, stopped, self.state.molecules_seen,
+                           self.state.train_seconds, {k: v for k, v in last.items() if isinstance(v, float)},
+                           self.state.best_metrics, list(self.state.history))
+
+    def _run_epoch(self, bar, started: float) -> str | None:
+        """Train the rest of the current epoch; returns why training must stop, or None to go on."""
+        cfg, state = self.config, self.state
+        local = self.batches.local_batches(state.epoch)
+        sizes = [len(b) for b in self.batches.global_batches(state.epoch)]
+        loader = DataLoader(self.dataset, batch_sampler=local[state.batch_in_epoch:], collate_fn=self.collate,
+                            num_workers=cfg.num_workers,
+                            generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG untouched
+        self.model.train()
+        group_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
+        epoch_sums: dict[str, float] = defaultdict(float)
+        epoch_steps = 0
+        epoch_start, epoch_molecules = time.monotonic(), 0
+        tick, tick_molecules = time.monotonic(), 0
+        for index, batch in enumerate(loader, state.batch_in_epoch):
+            group_start = index - index % cfg.grad_accum
+            group_len = min(cfg.grad_accum, len(local) - group_start)
+            batch = _to_device(batch, self.device)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                outputs = self.step_fn(self.model, batch)
+            loss = outputs["loss"].float() / group_len
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            for key, value in outputs.items():
+                group_sums[key] += value.detach().float() / group_len
+            tick_molecules += sizes[index]
+            if index - group_start + 1 < group_len:
+                continue
+            self._optimizer_step()
+            state.step += 1
+            state.batch_in_epoch = index + 1
+            state.molecules_seen += sum(sizes[group_start:index + 1])
+            epoch_molecules += sum(sizes[group_start:index + 1])
+            metrics = {key: value for key, value in group_sums.items()}
+            group_sums.clear()
+            bar.update(1)
+            stop = self._should_stop(started)
+            if stop or state.step % cfg.log_every == 0 or state.batch_in_epoch == len(local):
+                now = time.monotonic()
+                reduced = {k: float(distributed.all_reduce_mean(v)) for k, v in metrics.items()}
+                rate = tick_molecules / max(now - tick, 1e-9)
+                tick, tick_molecules = now, 0
+                for key, value in reduced.items():
+                    epoch_sums[key] += value
+                epoch_steps += 1
+                self.logger.log_step({"step": state.step, "epoch": state.epoch,
+                                      "lr": self.scheduler.get_last_lr()[0],
+                                      **reduced, "mol_per_s": rate,
+                                      "elapsed_s": state.train_seconds + now - started})
+                bar.set_postfix(loss=f"{reduced['loss']:.4f}", mol_s=f"{rate:.0f}")
+            if stop or state.step % cfg.checkpoint_every == 0:
+                self._checkpoint(started)
+            if stop:
+                return stop
+        seconds = time.monotonic() - epoch_start
+        row = {"epoch": state.epoch, "step": state.step,
+               **{k: v / max(epoch_steps, 1) for k, v in epoch_sums.items()},
+               "mol_per_s": epoch_molecules / max(seconds, 1e-9),
+               "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds}
+        stop = None
+        if self.evaluate is not None:
+            row.update(self._evaluate())
+            stop = self._early_stop(row)
+        state.history.append(row)
+        self.logger.log_epoch(row)
+        if self.dist.is_main:
+            bar.write("epoch {epoch}: ".format(**row) + ", ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float)))
+        state.epoch += 1
+        state.batch_in_epoch = 0
+        self._checkpoint(started)
+        return stop
+
+    def _optimizer_step(self) -> None:
+        cfg = self.config
+        distributed.average_gradients(self.model.parameters())
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if cfg.clip_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _should_stop(self, started: float) -> str | None:
+        cfg = self.config
+        reason = None
+        if cfg.max_steps is not None and self.state.step >= cfg.max_steps:
+            reason = "max_steps"
+        elif cfg.time_limit is not None and time.monotonic() - started >= cfg.time_limit:
+            reason = "time_limit"
+        elif self._stop_signal:
+            reason = "interrupted"
+        return distributed.broadcast_object(reason)  # processes must agree (time and signals differ)
+
+    # -- evaluation and early stopping --------------------------------------------------------
+    def _evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype,
+                                             enabled=self.amp_dtype is not None):
+            metrics = {f"{k}": float(v) for k, v in self.evaluate(self.model).items()}
+        self.model.train()
+        return metrics
+
+    def _early_stop(self, row: dict[str, Any]) -> str | None:
+        cfg, state = self.config, self.state
+        if cfg.monitor is None:
+            return None
+        if cfg.monitor not in row:
+            raise KeyError(f"evaluation returned {sorted(row)}, not the monitored metric {cfg.monitor!r}")
+        value = row[cfg.monitor]
+        better = state.best_value is None or (value > state.best_value if cfg.mode == "max" else value < state.best_value)
+        if better and not math.isnan(value):
+            state.best_value, state.best_metrics, state.bad_epochs = value, dict(row), 0
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            return None
+        state.bad_epochs += 1
+        if cfg.patience is not None and state.bad_epochs >= cfg.patience:
+            state.finished = "early_stopping"
+        return state.finished
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _checkpoint(self, started: float | None = None) -> None:
+        if self._saved_step == self.state.step and started is None:
+            return
+        state = asdict(self.state)
+        if started is not None:
+            state["train_seconds"] = self.state.train_seconds + time.monotonic() - started
+        rng = distributed.gather_objects(capture_rng_state())
+        self._saved_step = self.state.step
+        if not self.dist.is_main:
+            return
+        extra = {"loop": state, "rng": rng, "train_config": asdict(self.config), "world_size": self.dist.world_size,
+                 "scaler": self.scaler.state_dict() if self.scaler else None, "caller": self.extra_state}
+        if self.best_weights is not None:
+            extra["best_weights"] = self.best_weights
+        try:
+            save_checkpoint(self.out_dir / CHECKPOINT_DIR, self.state.step, self.model, self.optimizer, self.scheduler,
+                            extra, keep_last=self.config.keep_last)
+        except OSError as exc:  # a full disk must not end the run: keep training, keep the older checkpoints
+            log.warning("could not write checkpoint at step %d (%s); training goes on, the previous "
+                        "checkpoints are intact", self.state.step, exc)
+
+    def _resume(self) -> None:
+        if not self.config.resume:
+            return
+        checkpoint = load_latest(self.out_dir / CHECKPOINT_DIR) if self.dist.is_main else None
+        checkpoint = distributed.broadcast_object(checkpoint)
+        if checkpoint is None:
+            return
+        extra = checkpoint.restore(self.model, self.optimizer, self.scheduler)
+        self.model.to(self.device)
+        _optimizer_to(self.optimizer, self.device)
+        self.state = _State(**extra["loop"])
+        self._saved_step = self.state.step
+        self.best_weights = extra.get("best_weights")
+        if self.scaler and extra.get("scaler"):
+            self.scaler.load_state_dict(extra["scaler"])
+        if len(extra["rng"]) == self.dist.world_size:
+            restore_rng_state(extra["rng"][self.dist.rank])
+        else:
+            log.warning("resuming on %d processes a run saved on %d: random streams restart from the seed",
+                        self.dist.world_size, len(extra["rng"]))
+        self.logger.resume_at(self.state.step)
+        if self.dist.is_main:
+            log.info("resumed from %s (step %d, epoch %d, batch %d)", checkpoint.path, self.state.step,
+                     self.state.epoch, self.state.batch_in_epoch)
+
+
+def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if hasattr(batch, "to"):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for per_param in optimizer.state.values():
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                per_param[key] = value.to(device)
+
+
+class _signals_to_flag:
+    """SIGTERM / SIGINT ask the loop to checkpoint and stop at the next step instead of dying mid-step."""
+
+    def __init__(self, trainer: _Trainer):
+        self.trainer, self.previous = trainer, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.trainer._stop_signal:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.trainer._stop_signal = signal.Signals(signum).name
+        log.warning("%s received: writing a checkpoint and stopping after this step", self.trainer._stop_signal)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False

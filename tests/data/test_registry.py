@@ -1,0 +1,102 @@
+"""The real download path against a server started here on 127.0.0.1, serving ../shared/data."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lgmcl_dgl.cli.main import cli
+from lgmcl_dgl.data import registry
+from lgmcl_dgl.data.load import resolve_source
+
+
+@pytest.fixture()
+def served(tmp_path: Path, moleculenet: Path):
+    """An HTTP server whose root is a copy of the shared MoleculeNet files (so tests may tamper with it)."""
+    root = tmp_path / "www"
+    shutil.copytree(moleculenet, root)
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args) -> None:
+        _QuietHandler.requests.append(self.path)
+
+
+def test_registry_lists_eleven_moleculenet_sets():
+    assert set(registry.DATASETS) == {"bbbp", "bace", "clintox", "tox21", "toxcast", "sider", "hiv", "muv",
+                                      "esol", "freesolv", "lipophilicity"}
+    for spec in registry.DATASETS.values():
+        assert len(spec.md5) == 32 and spec.metric in {"roc_auc", "rmse"}
+        assert spec.task_columns is None or len(spec.task_columns) == spec.n_tasks
+
+
+def test_default_url_is_deepchem(monkeypatch):
+    monkeypatch.delenv("LGMCL_DATA_URL", raising=False)
+    assert registry.base_url() + registry.get_spec("bbbp").filename == \
+        "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/BBBP.csv"
+
+
+@pytest.mark.parametrize("name", ["bbbp", "clintox", "tox21"])
+def test_fetch_reproduces_upstream_bytes_and_caches(served, moleculenet, tmp_path, name):
+    _, url = served
+    cache = tmp_path / "cache"
+    path = registry.fetch(name, cache=cache, url=url)
+    source = moleculenet / registry.get_spec(name).filename
+    assert path.read_bytes() == source.read_bytes()
+    assert hashlib.md5(path.read_bytes()).hexdigest() == registry.get_spec(name).md5
+    _QuietHandler.requests.clear()
+    assert registry.fetch(name, cache=cache, url=url) == path
+    assert _QuietHandler.requests == []  # second call served from the cache
+
+
+def test_tampered_file_is_refused_and_not_cached(served, tmp_path):
+    root, url = served
+    (root / "BBBP.csv").write_bytes((root / "BBBP.csv").read_bytes().replace(b"Propanolol", b"Propanolal", 1))
+    cache = tmp_path / "cache"
+    with pytest.raises(registry.DownloadError, match="checksum mismatch"):
+        registry.fetch("bbbp", cache=cache, url=url)
+    assert not any(p.name == "BBBP.csv" for p in cache.rglob("*"))
+
+
+def test_missing_file_is_a_clear_error(served, tmp_path):
+    root, url = served
+    (root / "delaney-processed.csv").unlink()
+    with pytest.raises(registry.DownloadError, match="HTTP 404"):
+        registry.fetch("esol", cache=tmp_path / "cache", url=url)
+
+
+def test_cli_fetch_uses_environment_mirror(served, monkeypatch, tmp_path, moleculenet):
+    _, url = served
+    monkeypatch.setenv("LGMCL_DATA_URL", url)
+    result = CliRunner().invoke(cli, ["datasets", "--fetch", "lipophilicity"])
+    assert result.exit_code == 0, result.output
+    assert Path(result.output.strip()).read_bytes() == (moleculenet / "Lipophilicity.csv").read_bytes()
+
+
+def test_cli_datasets_lists_all_names():
+    result = CliRunner().invoke(cli, ["datasets"])
+    assert result.exit_code == 0
+    for name in registry.DATASETS:
+        assert f"\n{name} " in result.output
+
+
+def test_embedded_bbbp_is_the_upstream_file():
+    path, spec = resolve_source("bbbp")
+    assert spec.name == "bbbp"
+    assert hashlib.md5(path.read_bytes()).hexdigest() == spec.md5

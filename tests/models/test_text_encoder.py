@@ -1,0 +1,55 @@
+"""The DeBERTa text encoder: padding invariance, loading a pretrained model by path, one or two encoders."""
+
+from __future__ import annotations
+
+import torch
+from model_inputs import encode, make_tokenizer, tiny_config
+from transformers import DebertaV2Config, DebertaV2Model
+
+from lgmcl_dgl.models.lgmcl import LGMCL
+
+TEXTS = ["CCO", "A small polar molecule with one hydroxyl group and an aromatic ring bearing an amide."]
+
+
+def test_padding_tokens_do_not_change_text_embeddings(tmp_path):
+    torch.manual_seed(0)
+    tokenizer = make_tokenizer(tmp_path)
+    model = LGMCL(tiny_config()).eval()
+    ids, mask = encode(tokenizer, TEXTS)
+    assert (mask[0] == 0).any()  # the short text really is padded
+    with torch.no_grad():
+        batched = model.encode_text(ids, mask)
+        alone = model.encode_text(*encode(tokenizer, TEXTS[:1]))
+        # garbage in the padded positions must not matter either
+        noisy = ids.clone()
+        noisy[mask == 0] = 7
+        noisy_batched = model.encode_text(noisy, mask)
+    torch.testing.assert_close(batched[:1], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(noisy_batched, batched, rtol=1e-5, atol=1e-5)
+
+
+def test_text_model_path_loads_pretrained_weights(tmp_path):
+    torch.manual_seed(0)
+    pretrained = DebertaV2Model(DebertaV2Config(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16))
+    pretrained.save_pretrained(tmp_path / "tiny-deberta")
+    model = LGMCL(tiny_config(text={"text_model": str(tmp_path / "tiny-deberta")}))
+    loaded = model.text_encoder.backbone
+    assert loaded.config.hidden_size == 8
+    for name, tensor in pretrained.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
+    ids = torch.randint(0, 50, (2, 6))
+    assert model.encode_text(ids, torch.ones_like(ids)).shape == (2, 16)
+
+
+def test_one_shared_encoder_or_two():
+    shared = LGMCL(tiny_config())
+    separate = LGMCL(tiny_config(text={"shared": False}))
+    assert shared.description_encoder is None
+    assert separate.description_encoder is not None and separate.description_encoder is not separate.text_encoder
+    ids = torch.randint(5, 100, (2, 6))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        separate.eval()
+        assert not torch.allclose(separate.encode_text(ids, mask, "smiles"), separate.encode_text(ids, mask, "description"))
+        shared.eval()
+        torch.testing.assert_close(shared.encode_text(ids, mask, "smiles"), shared.encode_text(ids, mask, "description"))

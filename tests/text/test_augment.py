@@ -1,0 +1,96 @@
+"""The augment step with the rdkit backend: records, invalid rows, manifest, resume, shards, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from rdkit import Chem
+
+from lgmcl_dgl.cli.main import cli
+from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
+from lgmcl_dgl.text.augment import RECORDS, AugmentConfig, augment, load_descriptions
+
+
+def _lines(path):
+    return (path / RECORDS).read_text().splitlines()
+
+
+def test_rdkit_augment_writes_every_valid_row_and_reports_invalid(bbbp_slice, tmp_path):
+    out = augment(bbbp_slice, tmp_path / "aug", AugmentConfig(n_smiles=2, seed=3, progress=False))
+    records = load_descriptions(out)
+    invalid = pd.read_csv(out / "invalid.csv")
+    assert sorted(invalid["row"]) == [9, 11]
+    assert "valence" in invalid["reason"].iloc[0]
+    assert sorted(records) == [r for r in range(40) if r not in (9, 11)]
+    source = pd.read_csv(bbbp_slice)
+    for row, record in records.items():
+        assert record.smiles == source["smiles"][row]
+        assert record.backend == "rdkit" and not record.fallback
+        assert record.description.startswith("Core scaffold:")
+        canonical = Chem.MolToSmiles(Chem.MolFromSmiles(record.smiles))
+        assert len(record.smiles_views) == 2
+        assert all(Chem.MolToSmiles(Chem.MolFromSmiles(v)) == canonical for v in record.smiles_views)
+    manifest = Manifest.read(out, "augment")
+    assert manifest.counts["described"] == 38 and manifest.counts["invalid"] == 2
+    assert [json.loads(line)["row"] for line in _lines(out)] == sorted(records)
+
+
+def test_jobs_do_not_change_the_records(bbbp_slice, tmp_path):
+    one = augment(bbbp_slice, tmp_path / "one", AugmentConfig(n_smiles=1, progress=False))
+    two = augment(bbbp_slice, tmp_path / "two", AugmentConfig(n_smiles=1, jobs=2, progress=False))
+    assert (one / RECORDS).read_bytes() == (two / RECORDS).read_bytes()
+
+
+def test_resume_after_a_torn_last_line(bbbp_slice, tmp_path):
+    reference = augment(bbbp_slice, tmp_path / "ref", AugmentConfig(progress=False))
+    out = tmp_path / "aug"
+    augment(bbbp_slice, out, AugmentConfig(progress=False))
+    lines = _lines(out)
+    # what a kill leaves: the manifest not yet written, 15 whole records and half of the 16th
+    (out / "manifest.json").unlink()
+    (out / RECORDS).write_text("\n".join(lines[:15]) + "\n" + lines[15][:40])
+    (out / "augment_state.json").write_text(json.dumps({"config": AugmentConfig().identity(),
+                                                        "inputs": Manifest.read(reference).inputs}))
+    augment(bbbp_slice, out, AugmentConfig(progress=False))
+    assert (out / RECORDS).read_bytes() == (reference / RECORDS).read_bytes()
+    assert Manifest.read(out).counts["resumed"] == 15
+
+
+def test_other_settings_need_overwrite(bbbp_slice, tmp_path):
+    out = augment(bbbp_slice, tmp_path / "aug", AugmentConfig(progress=False))
+    with pytest.raises(ArtifactError, match="--overwrite"):
+        augment(bbbp_slice, out, AugmentConfig(n_smiles=2, progress=False))
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=2, overwrite=True, progress=False))
+    assert all(len(r.smiles_views) == 2 for r in load_descriptions(out).values())
+
+
+def test_shards_cover_every_row_once(bbbp_slice, tmp_path):
+    full = load_descriptions(augment(bbbp_slice, tmp_path / "full", AugmentConfig(n_smiles=1, progress=False)))
+    for index in range(3):
+        augment(bbbp_slice, tmp_path / "shards" / f"shard-{index}",
+                AugmentConfig(n_smiles=1, shard_index=index, num_shards=3, progress=False))
+    merged = load_descriptions(tmp_path / "shards")
+    assert merged == full
+
+
+def test_unfinished_directory_is_not_loaded(bbbp_slice, tmp_path):
+    out = augment(bbbp_slice, tmp_path / "aug", AugmentConfig(progress=False))
+    (out / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match="not a finished augment directory"):
+        load_descriptions(out)
+
+
+def test_cli_augment(bbbp_slice, tmp_path):
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(cli, ["augment", str(bbbp_slice), "-o", str(out), "--n-smiles", "1", "--jobs", "2",
+                                      "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "38 described" in result.output
+    assert len(load_descriptions(out)) == 38
+    bad = CliRunner().invoke(cli, ["augment", str(tmp_path / "missing.csv"), "-o", str(out)])
+    assert bad.exit_code != 0 and "missing.csv" in bad.output
+    bad = CliRunner().invoke(cli, ["augment", str(bbbp_slice), "-o", str(tmp_path / "x"), "--backend", "openai"])
+    assert bad.exit_code != 0 and "--model" in bad.output

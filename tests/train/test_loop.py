@@ -1,0 +1,161 @@
+"""The shared loop: kill -9 and resume reproduces a straight run; accumulation; early stopping; logs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lgmcl_dgl.train.checkpoint import list_checkpoints
+from lgmcl_dgl.train.loop import EpochBatches, TrainConfig, lr_lambda, train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_data(n: int = 48, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [0.0]]) + 0.1 * torch.randn(n, 1, generator=g)
+    return list(zip(x, y))
+
+
+def collate(items):
+    return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+
+
+def make_model(dropout: float = 0.2) -> torch.nn.Module:
+    torch.manual_seed(123)
+    return torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(16, 1))
+
+
+def mse_step(model, batch):
+    x, y = batch
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    return {"loss": loss, "loss_l1": (model(x) - y).abs().mean()}
+
+
+def read_log(out: Path) -> list[dict[str, str]]:
+    with open(out / "train_log.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def curve(out: Path) -> list[tuple[int, str, str]]:
+    return [(int(r["step"]), r["loss"], r["lr"]) for r in read_log(out)]
+
+
+def run_tiny(out: Path, slow: float = 0.0, **overrides) -> None:
+    """The run the kill test drives (also its subprocess entry point)."""
+    def step(model, batch):
+        time.sleep(slow)
+        return mse_step(model, batch)
+
+    config = TrainConfig(**{"epochs": 4, "batch_size": 8, "lr": 1e-2, "warmup_steps": 3, "checkpoint_every": 2,
+                            "log_every": 1, "seed": 7, "progress": False, **overrides})
+    train(make_model(), make_data(), collate, step, out, config)
+
+
+def test_kill_9_then_resume_matches_a_straight_run(tmp_path):
+    straight = tmp_path / "straight"
+    run_tiny(straight)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, __file__, str(killed), "0.05"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name >= "step-000000009" for p in list_checkpoints(killed / "checkpoints")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_before = len(read_log(killed))
+    assert 0 < steps_before < 24, "the kill must land mid-run"
+    subprocess.run(cmd[:-1] + ["0"], env=env, cwd=REPO, check=True)
+    assert curve(killed) == curve(straight)
+    assert len(curve(straight)) == 24  # 4 epochs x 6 steps, each logged once
+    for a, b in zip(make_model().state_dict().values(), make_model().state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
+    common = {"epochs": 2, "lr": 1e-2, "log_every": 1, "progress": False, "seed": 1, "clip_norm": None}
+    big, small = make_model(0.0), make_model(0.0)
+    train(big, make_data(), collate, mse_step, tmp_path / "big", TrainConfig(batch_size=8, **common))
+    train(small, make_data(), collate, mse_step, tmp_path / "acc", TrainConfig(batch_size=4, grad_accum=2, **common))
+    for a, b in zip(big.parameters(), small.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    big_loss = [float(r) for _, r, _ in curve(tmp_path / "big")]
+    acc_loss = [float(r) for _, r, _ in curve(tmp_path / "acc")]
+    assert big_loss == pytest.approx(acc_loss, abs=1e-6)
+
+
+def test_early_stopping_keeps_the_best_weights(tmp_path):
+    scores = iter([0.5, 0.9, 0.7, 0.6, 0.95])
+    snapshots = []
+
+    def evaluate(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"auc": next(scores)}
+
+    model = make_model()
+    result = train(model, make_data(), collate, mse_step, tmp_path,
+                   TrainConfig(epochs=5, batch_size=16, monitor="auc", mode="max", patience=2, progress=False),
+                   evaluate=evaluate)
+    assert result.stopped_because == "early_stopping" and result.epoch == 4
+    assert result.best_metrics["auc"] == 0.9
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[1][key])
+    # a resumed run that already stopped early does not train on
+    again = train(make_model(), make_data(), collate, mse_step, tmp_path,
+                  TrainConfig(epochs=5, batch_size=16, monitor="auc", mode="max", patience=2, progress=False),
+                  evaluate=evaluate)
+    assert again.step == result.step and again.stopped_because == "early_stopping"
+
+
+def test_max_steps_time_limit_and_outputs(tmp_path):
+    result = train(make_model(), make_data(), collate, mse_step, tmp_path / "steps",
+                   TrainConfig(epochs=10, batch_size=8, max_steps=5, log_every=2, progress=False))
+    assert result.stopped_because == "max_steps" and result.step == 5 and result.molecules_seen == 40
+    assert [p.name for p in list_checkpoints(tmp_path / "steps" / "checkpoints")][-1] == "step-000000005"
+    assert (tmp_path / "steps" / "loss_curve.png").stat().st_size > 1000
+    rows = read_log(tmp_path / "steps")
+    assert [r["step"] for r in rows] == ["2", "4", "5"] and {"loss", "loss_l1", "lr", "mol_per_s"} <= set(rows[0])
+    # raising max_steps continues the same run
+    more = train(make_model(), make_data(), collate, mse_step, tmp_path / "steps",
+                 TrainConfig(epochs=10, batch_size=8, max_steps=8, log_every=2, progress=False))
+    assert more.step == 8 and more.molecules_seen == 64
+
+    def slow_step(model, batch):
+        time.sleep(0.05)
+        return mse_step(model, batch)
+
+    timed = train(make_model(), make_data(), collate, slow_step, tmp_path / "timed",
+                  TrainConfig(epochs=100, batch_size=8, time_limit=0.3, progress=False))
+    assert timed.stopped_because == "time_limit" and 1 <= timed.step < 100
+    assert list_checkpoints(tmp_path / "timed" / "checkpoints")[-1].name == f"step-{timed.step:09d}"
+
+
+def test_epoch_batches_shard_a_seeded_permutation():
+    one = EpochBatches(10, 4, seed=3)
+    assert len(one) == 3 and sorted(sum(one.local_batches(0), [])) == list(range(10))
+    assert one.local_batches(0) == EpochBatches(10, 4, seed=3).local_batches(0)
+    assert one.local_batches(0) != one.local_batches(1)
+    shards = [EpochBatches(10, 4, seed=3, rank=r, world_size=2).local_batches(0) for r in (0, 1)]
+    assert [a + b for a, b in zip(*shards)] == one.local_batches(0)
+    assert len(EpochBatches(10, 4, seed=3, drop_last=True)) == 2
+
+
+def test_warmup_then_cosine_schedule():
+    f = lr_lambda("cosine", warmup_steps=4, total_steps=14)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(9) == pytest.approx(0.5) and f(14) == pytest.approx(0.0)
+    assert lr_lambda("constant", 0, 10)(7) == 1.0
+
+
+if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP
+    run_tiny(Path(sys.argv[1]), slow=float(sys.argv[2]))
