@@ -235,7 +235,7 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
     pretrained_weights = None
     if config.pretrained:
         from lgmcl_dgl.models.io import read_model_config
-        from lgmcl_dgl.pretrain import resolve_pretrained
+        from lgmcl_dgl.pretrained import resolve_pretrained
 
         pretrained = Path(resolve_pretrained(config.pretrained))
         base, _ = read_model_config(pretrained)
