@@ -11,6 +11,8 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
 
 DEFAULT_INPUT = "bbbp"
 DEFAULT_RUNS = Path("lgmcl-runs")
+QUICK_START_EPOCHS = 3  # the bare `lgmcl finetune` must finish in minutes on a laptop
+DEFAULT_EPOCHS = 30
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "rmse": "RMSE"}
 
 
@@ -47,7 +49,7 @@ def _seeds(ctx, param, value: str) -> list[int]:
 
 
 @click.command()
-@click.argument("input_", metavar="INPUT", required=False, default=DEFAULT_INPUT)
+@click.argument("input_", metavar="[INPUT]", required=False, default=None)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [default: lgmcl-runs/<INPUT name>].")
 @input_options
@@ -62,7 +64,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
 @click.option("--split-sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1),
               help="Train, validation and test fractions (the paper uses 0.6 0.2 0.2).")
 @click.option("--seeds", cls=ManyValues, default="0", callback=_seeds, help="One model per seed, e.g. --seeds 0 1 2.")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, help="Most epochs per seed.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help=f"Most epochs per seed [default: {DEFAULT_EPOCHS}; {QUICK_START_EPOCHS} for the quick start].")
 @click.option("--patience", type=click.IntRange(min=1), default=10,
               help="Stop after this many epochs without a better validation metric.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64)
@@ -83,20 +86,28 @@ def _seeds(ctx, param, value: str) -> list[int]:
 def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
              split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type, modalities,
              description_backend, descriptions, device, jobs, resume, overwrite) -> None:
-    """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory) [default: the shipped BBBP].
+    """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
     Writes per seed the model, predictions on each split, training curves and plots, and
     metrics.json over the seeds; prints the test metric as mean +- std over seeds.
+
+    Without INPUT, a quick start: the BBBP set shipped in the package, one seed, a few epochs,
+    into lgmcl-runs/bbbp; rerunning it continues or shows that run (--overwrite starts afresh).
     """
     from lgmcl_dgl.finetune import FinetuneConfig
     from lgmcl_dgl.finetune import finetune as run_finetune
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quick_start = input_ is None
+    if quick_start:
+        input_ = DEFAULT_INPUT
+        epochs = epochs or QUICK_START_EPOCHS
+        resume = resume or not overwrite  # a rerun shows the finished run again, or finishes a killed one
     out = Path(out_dir) if out_dir else DEFAULT_RUNS / Path(input_.rstrip("/")).stem.lower()
     config = run_api(FinetuneConfig, preset=config_file or preset, pretrained=pretrained, modalities=_words(modalities),
                      freeze_encoders=freeze_encoders, task_type=task_type, smiles_column=smiles_column,
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
-                     split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs, patience=patience,
+                     split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
                      batch_size=batch_size, lr=lr, description_backend=description_backend, descriptions=descriptions,
                      device=device, jobs=jobs, resume=resume, overwrite=overwrite)
     run = run_api(run_finetune, input_, out, config)
