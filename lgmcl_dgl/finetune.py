@@ -65,7 +65,7 @@ class FinetuneConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-3
-    atom_featurizer: str = "attentivefp"
+    atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
     description_backend: str = "rdkit"
     description_options: dict[str, Any] = field(default_factory=dict)
     descriptions: str | None = None  # an augment directory to take descriptions from
@@ -129,8 +129,10 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
     config = config or FinetuneConfig()
     run = Path(run_dir)
     _claim_run_dir(run, config)
-    data = _prepare_data(source, run, config)
-    model_config, tokenizer, pretrained_weights = _model_setup(data, run, config)
+    pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
+    atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
+    data = _prepare_data(source, run, config, atom_featurizer)
+    model_config, tokenizer, pretrained_weights = _model_setup(data, run, config, pretrained)
     for seed in config.seeds:
         if seed in finished_seeds(run):
             log.info("seed %d already finished in %s; kept", seed, run)
@@ -167,7 +169,21 @@ def _artifact_dir(kind: str, settings: dict[str, Any], source_sha256: str) -> Pa
     return cache_dir() / "artifacts" / f"{kind}-{key}"
 
 
-def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Data:
+def _resolve_pretrained(name_or_dir: str) -> Path:
+    from lgmcl_dgl.pretrained import resolve_pretrained
+
+    return Path(resolve_pretrained(name_or_dir))
+
+
+def _pretrained_featurizer(pretrained: Path) -> str:
+    """The atom featurizer the encoders were pretrained on (their input width depends on it)."""
+    try:
+        return Manifest.read(pretrained).config.get("atom_featurizer") or "attentivefp"
+    except ArtifactError:
+        return "attentivefp"
+
+
+def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
     from lgmcl_dgl.featurize.dataset import FeaturizedDataset
     from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
 
@@ -182,7 +198,7 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Dat
         table_source, spec = resolve_source(source)
         source_sha = sha256_file(table_source)
         featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
-                                           atom_featurizer=config.atom_featurizer, jobs=config.jobs,
+                                           atom_featurizer=atom_featurizer, jobs=config.jobs,
                                            progress=config.progress)
         features_dir = _artifact_dir("featurize", featurize_config.settings(), source_sha)
         featurize(source, features_dir, featurize_config)
@@ -201,13 +217,14 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Dat
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     """One description per valid molecule, from ``--descriptions`` or a cached augment run."""
+    from lgmcl_dgl.featurize.pipeline import default_jobs
     from lgmcl_dgl.text.augment import AugmentConfig, augment, load_descriptions
 
     if config.descriptions:
         directory = Path(config.descriptions)
     else:
         augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
-                                       jobs=config.jobs or 1, options=dict(config.description_options),
+                                       jobs=config.jobs or default_jobs(), options=dict(config.description_options),
                                        progress=config.progress)
         directory = _artifact_dir("augment", augment_config.identity(), data.source_sha256)
         augment(data.source, directory, augment_config)
@@ -223,7 +240,7 @@ def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     return [records[int(r)].description for r in data.table.rows]
 
 
-def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
+def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Path | None):
     """Model config, tokenizer (pretrained or trained on this input's texts) and encoder weights to start from."""
     from lgmcl_dgl.models.config import load_preset
     from lgmcl_dgl.text.tokenizer import load_tokenizer, train_tokenizer
@@ -232,21 +249,17 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
     overrides = dict(config.overrides)
     if config.modalities:
         overrides["modalities"] = list(config.modalities)
-    pretrained_weights = None
-    if config.pretrained:
+    if pretrained is not None:
         from lgmcl_dgl.models.io import read_model_config
-        from lgmcl_dgl.pretrained import resolve_pretrained
 
-        pretrained = Path(resolve_pretrained(config.pretrained))
         base, _ = read_model_config(pretrained)
+        overrides["fingerprint_dim"] = features.fingerprint_dim  # the fingerprint network is not pretrained
         model_config = type(base).from_dict(_apply(base.to_dict(), overrides))
-        pretrained_weights = pretrained
         tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") else None
         wanted = {"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim}
         got = {k: getattr(model_config, k) for k in wanted}
         if got != wanted:
-            raise ArtifactError(f"{config.pretrained}: encoders expect {got}, the features have {wanted}; "
-                                "featurise with the pretrained model's atom featurizer (--atom-featurizer)")
+            raise ArtifactError(f"{config.pretrained}: its encoders expect {got}, {data.source}'s features have {wanted}")
     else:
         overrides.update({"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim,
                           "fingerprint_dim": features.fingerprint_dim})
@@ -264,7 +277,7 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
         data.desc_ids = tokenize(tokenizer, data.descriptions, model_config.text.max_length)
-    return model_config, tokenizer, pretrained_weights
+    return model_config, tokenizer, pretrained
 
 
 def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -299,7 +312,6 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                 pretrained_weights: Path | None) -> None:
     from lgmcl_dgl.models.io import save_model
     from lgmcl_dgl.models.lgmcl import LGMCL
-    from lgmcl_dgl.train.checkpoint import load_model_weights
     from lgmcl_dgl.train.loop import TrainConfig, train
     from lgmcl_dgl.train.losses import masked_bce, masked_mse
 
@@ -316,7 +328,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     torch.manual_seed(seed)
     model = LGMCL(model_config, len(task_names))
     if pretrained_weights is not None:
-        _load_encoders(model, pretrained_weights, load_model_weights)
+        _load_encoders(model, pretrained_weights)
     if config.freeze_encoders:
         for encoder in (model.local, model.global_, model.text_encoder, model.description_encoder):
             if encoder is not None:
@@ -395,7 +407,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     shutil.rmtree(directory / "training" / "checkpoints", ignore_errors=True)  # the seed is done; keep the logs
 
 
-def _load_encoders(model, pretrained: Path, load_model_weights) -> None:
+def _load_encoders(model, pretrained: Path) -> None:
     """Encoder weights from a pretrained model; the task head and fusion start fresh."""
     from safetensors.torch import load_file
 

@@ -108,3 +108,33 @@ def test_classification_labels_must_be_binary(tmp_path):
     source.write_text("smiles,y\nCCO,0\nCCN,1\nCCC,2\n")
     with pytest.raises(InputError, match="row 2, column 'y': label 2 is not 0 or 1"):
         finetune(source, tmp_path / "run", tiny_config(task_type="classification"))
+
+
+def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
+    """A pretrain-format directory (weights + model_config.json + tokenizer/) seeds the encoders."""
+    pytest.importorskip("lgmcl_dgl.pretrained")  # resolve_pretrained arrives with the pretrain branch
+    import torch
+    from safetensors.torch import load_file
+
+    from lgmcl_dgl.models.config import apply_overrides, load_preset
+    from lgmcl_dgl.models.io import save_model
+    from lgmcl_dgl.models.lgmcl import LGMCL
+    from lgmcl_dgl.text.tokenizer import train_tokenizer
+    from tiny_finetune import TINY_MODEL
+
+    pretrained = tmp_path / "pretrained"
+    tokenizer = train_tokenizer(["CCO c1ccccc1 CC(=O)O"] * 5, pretrained / "tokenizer", 300, 48)
+    config = load_preset("small", {**TINY_MODEL, "fingerprint_dim": 167, "text.vocab_size": len(tokenizer)})
+    torch.manual_seed(123)
+    save_model(pretrained, LGMCL(config, 0))
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], pretrained=str(pretrained),
+                                                         freeze_encoders=True, epochs=1))
+    before = load_file(str(pretrained / "model.safetensors"))
+    after = load_file(str(run / "seed_0" / "model" / "model.safetensors"))
+    encoders = [k for k in before if k.split(".")[0] in ("local", "global_", "text_encoder")]
+    assert encoders and all(torch.equal(before[k], after[k]) for k in encoders)
+    assert any(k.startswith("head.") for k in after)
+    card = json.loads((run / "seed_0" / "model" / "card.json").read_text())
+    assert card["model_config"]["fingerprint_dim"] == 1489 and card["extra"]["pretrained"] == str(pretrained)
+    tokens = json.loads((run / "seed_0" / "model" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(tokens) == len(tokenizer)  # the pretrained tokenizer, not one trained on the input

@@ -181,16 +181,18 @@ class Ensemble:
         if not records:
             return out
         for k, (card, model, tokenizer) in enumerate(zip(self.cards, self.models, self.tokenizers)):
+            order = np.arange(len(records))
             if self.uses_text:
                 length = self.text["max_length"]
                 smiles_ids = tokenize(tokenizer, [r.smiles for r in records], length)
                 desc_ids = tokenize(tokenizer, descriptions, length)
-                items = [ModelInput(r, s, d) for r, s, d in zip(records, smiles_ids, desc_ids)]
+                order = np.argsort([len(d) for d in desc_ids], kind="stable")  # similar lengths batch with less padding
+                items = [ModelInput(records[i], smiles_ids[i], desc_ids[i]) for i in order]
                 collator = Collator(tokenizer.pad_token_id)
             else:
                 items, collator = [ModelInput(r) for r in records], Collator()
             outputs = raw_outputs(model, items, collator, batch_size, self.device)
-            out[k] = to_original_units(outputs, card.task_type, card.label_stats)
+            out[k, order] = to_original_units(outputs, card.task_type, card.label_stats)
         return out
 
 
