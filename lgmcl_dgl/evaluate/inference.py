@@ -77,7 +77,7 @@ def forward(model: torch.nn.Module, batch: ModelBatch) -> torch.Tensor:
                  batch.desc_ids, batch.desc_mask)
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def raw_outputs(model: torch.nn.Module, items: Sequence[ModelInput], collator: Collator, batch_size: int = 256,
                 device: torch.device | str = "cpu") -> np.ndarray:
     """Model outputs for ``items`` in order, in evaluation mode (no dropout)."""
