@@ -72,13 +72,13 @@ def _seeds(ctx, param, value: str) -> list[int]:
 @click.option("--lr", type=float, default=1e-3, help="Learning rate.")
 @click.option("--freeze-encoders", is_flag=True, help="Train only the fusion and task head (encoders as pretrained).")
 @click.option("--task-type", type=click.Choice(["classification", "regression"]), default=None,
-              help="[default: the dataset's, else inferred from the labels: 0/1 = classification].")
+              help="Default: the dataset's, else inferred from the labels (all 0/1 = classification).")
 @click.option("--modalities", cls=ManyValues, default=None,
               help="Branches to use, e.g. --modalities local global fingerprints [default: all the preset's].")
 @click.option("--description-backend", default="rdkit", help="Backend describing molecules for the text branch.")
 @click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
               help="An augment directory of INPUT to take descriptions from.")
-@click.option("--device", default="auto", help="cpu, cuda, cuda:1 ... [default: cuda if available].")
+@click.option("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes for featurizing and describing.")
 @click.option("--resume", is_flag=True, help="Continue a killed run in OUT: finished seeds are kept, the unfinished one "
                                              "continues from its last epoch.")
