@@ -71,8 +71,14 @@ class PretrainConfig:
         return "text" in self.objectives or "cross" in self.objectives
 
     def identity(self) -> dict[str, Any]:
-        """Settings a run cannot change when it is continued (length and speed settings may change)."""
+        """Settings a run cannot change when it is continued (length and speed settings may change).
+
+        Holds the resolved model config, so an edited preset file is noticed too.
+        """
+        from lgmcl_dgl.models.config import load_preset
+
         keep = {k: v for k, v in asdict(self).items() if k not in ("train", "jobs", "featurized", "descriptions")}
+        keep["model"] = load_preset(self.preset, self.overrides).to_dict()
         keep["train"] = {k: getattr(self.train, k) for k in ("batch_size", "grad_accum", "lr", "weight_decay",
                                                                "optimizer", "warmup_steps", "schedule", "seed")}
         return to_jsonable(keep)

@@ -128,3 +128,21 @@ def test_torchrun_two_processes_match_one(corpus, tmp_path):
 def test_unknown_pretrained_name_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="not a shipped pretrained model"):
         resolve_pretrained("no-such-model")
+
+
+def test_shipped_zinc_small_is_complete_and_fits_finetune():
+    from lgmcl_dgl.data.artifacts import Manifest, sha256_file
+    from lgmcl_dgl.featurize.graphs import feature_dims
+    from lgmcl_dgl.models.io import load_model
+    from lgmcl_dgl.text.tokenizer import load_tokenizer
+
+    path = resolve_pretrained("zinc-small")
+    manifest = Manifest.read(path, kind="pretrained")
+    assert manifest.extra["files"] and manifest.counts["steps"] > 0
+    for name, digest in manifest.extra["files"].items():
+        assert sha256_file(path / name) == digest, name
+    model = load_model(path)
+    assert model.config.text.vocab_size == len(load_tokenizer(path / "tokenizer"))
+    assert (model.config.node_feat_dim, model.config.edge_feat_dim) == feature_dims("attentivefp")
+    retrieval = manifest.extra["retrieval_heldout_1k"]
+    assert retrieval["graph_to_text_top1"] > 10 * retrieval["chance_top1"]
