@@ -100,6 +100,7 @@ def featurize_smiles(smiles: Sequence[str], config: FeaturizeConfig | None = Non
     ``MoleculeRecord`` to ``collate``; the ``InvalidRow`` ones say why a molecule was left out.
     """
     config = config or FeaturizeConfig()
+    smiles_problem("C")  # routes RDKit's log to data.load's collector: parse errors become reasons, not stderr noise
     rows = np.arange(len(smiles)) if rows is None else np.asarray(rows, dtype=np.int64)
     labels = np.zeros((len(smiles), 0), np.float32) if labels is None else np.asarray(labels, dtype=np.float32)
     return [featurize_molecule(s, int(r), y, config.atom_featurizer, config.fingerprints)
