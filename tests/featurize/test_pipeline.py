@@ -129,6 +129,9 @@ def test_slices_then_merge_equal_a_straight_run(edge_case_csv, tmp_path):
     with pytest.raises(ArtifactError, match="cannot merge, 2 of 5 shards"):
         featurize(edge_case_csv, out, config(merge=True))
     featurize(edge_case_csv, out, config(shard_index=1, num_shards=2))
+    other_slice = (out / "shards" / "shard-000001" / "shard.json").stat().st_mtime_ns
+    featurize(edge_case_csv, out, config(shard_index=0, num_shards=2, force=True))  # redoes slice 0 only
+    assert (out / "shards" / "shard-000001" / "shard.json").stat().st_mtime_ns == other_slice
     featurize(edge_case_csv, out, config(merge=True))
     straight = featurize(edge_case_csv, tmp_path / "straight", config())
     assert directory_contents(out) == directory_contents(straight)
