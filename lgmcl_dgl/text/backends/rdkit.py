@@ -7,6 +7,7 @@ the text); qualitative bins use the thresholds written into each sentence.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -235,16 +236,27 @@ def _ring_systems(mol: Chem.Mol) -> list[set[int]]:
     return systems
 
 
-def _substitution(mol: Chem.Mol) -> str:
+_FORMULA_PART = re.compile(r"([A-Z][a-z]?)(\d*)")
+
+
+def _element_counts(formula: str) -> dict[str, int]:
+    """``C9H8O4`` -> {"C": 9, "H": 8, "O": 4} (RDKit's formula: cheaper than a pass over the atoms)."""
+    return {symbol: int(n or 1) for symbol, n in _FORMULA_PART.findall(formula)}
+
+
+def _substitution(mol: Chem.Mol, elements: dict[str, int]) -> str:
     """Substituents on each 6-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
     parts = []
     for ring in mol.GetRingInfo().AtomRings():
-        if len(ring) != 6 or not all(mol.GetAtomWithIdx(i).GetIsAromatic() for i in ring):
+        atoms = [mol.GetAtomWithIdx(i) for i in ring]
+        if len(ring) != 6 or not all(atom.GetIsAromatic() for atom in atoms):
             continue
         ring_set = set(ring)
         positions, fused = [], False
-        for k, i in enumerate(ring):
-            outside = [b for b in mol.GetAtomWithIdx(i).GetBonds() if b.GetOtherAtomIdx(i) not in ring_set]
+        for k, atom in enumerate(atoms):
+            if atom.GetDegree() == 2:
+                continue
+            outside = [b for b in atom.GetBonds() if b.GetOtherAtomIdx(ring[k]) not in ring_set]
             fused = fused or any(b.IsInRing() for b in outside)  # a ring bond leaving the ring: a fused ring
             if any(not b.IsInRing() for b in outside):
                 positions.append(k)
@@ -257,8 +269,8 @@ def _substitution(mol: Chem.Mol) -> str:
         parts.append(text + (", fused" if fused else ""))
     # sorted: the text must not depend on the atom order of the input SMILES
     text = ("6-membered aromatic rings: " + "; ".join(sorted(parts))) if parts else "no 6-membered aromatic ring"
-    halogens = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() in ("F", "Cl", "Br", "I"))
-    hetero = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in ("C", "H"))
+    halogens = {s: n for s, n in elements.items() if s in ("F", "Cl", "Br", "I")}
+    hetero = {s: n for s, n in elements.items() if s not in ("C", "H")}
     text += "; halogens: " + (", ".join(f"{n} {s}" for s, n in sorted(halogens.items())) if halogens else "none")
     text += "; heteroatoms: " + (", ".join(f"{n} {s}" for s, n in sorted(hetero.items())) if hetero else "none")
     return text
@@ -306,7 +318,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         core = f"Murcko scaffold {scaffold}" + (f" ({_counted(rings)})" if rings else "")
     else:
         core = "acyclic, no ring scaffold"
-    core += f"; formula {rdMolDescriptors.CalcMolFormula(mol)}, {heavy} heavy atoms"
+    formula = rdMolDescriptors.CalcMolFormula(mol)
+    core += f"; formula {formula}, {heavy} heavy atoms"
 
     size, size_band = _band(d["molecular_weight"], SIZE_BANDS)
     lipo, lipo_band = _band(d["logp"], LIPOPHILICITY_BANDS)
@@ -360,7 +373,7 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         "structural_features": {
             "rings_and_aromaticity": aromatic_desc,
             "key_functional_groups": _counted(groups) if groups else "no common functional groups",
-            "substitution_pattern": _substitution(mol),
+            "substitution_pattern": _substitution(mol, _element_counts(formula)),
             "stereochemistry": _stereo(mol),
         },
         "general_medicinal_chemistry_notes": notes,
