@@ -58,7 +58,7 @@ class AugmentConfig:
     fallback: str | None = None  # "rdkit": describe molecules the backend failed on with the rdkit backend
     options: dict[str, Any] = field(default_factory=dict)
     merge: bool = False  # only join the slices of --num-shards runs into OUT; fail if any is unfinished
-    overwrite: bool = False
+    overwrite: bool = False  # replace what OUT holds (LLM answers still come from the answer cache)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -237,7 +237,7 @@ def _start(out: Path, config: AugmentConfig, inputs: dict[str, str]) -> None:
         previous = json.loads((out / STATE).read_text())
     elif (out / RECORDS).is_file():
         previous = {}
-    if previous is not None and previous != json.loads(json.dumps(identity)):
+    if previous is not None and (config.overwrite or previous != json.loads(json.dumps(identity))):
         if not config.overwrite:
             raise ArtifactError(f"{out}: holds augment records made from other inputs or settings; "
                                 "use another output directory or --overwrite")
@@ -266,7 +266,7 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
         out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).is_file():
         manifest = Manifest.read(out, KIND)
-        if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed"):
+        if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed") and not config.overwrite:
             return out  # complete, same inputs and settings
     backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
     try:
