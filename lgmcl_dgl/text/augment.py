@@ -75,8 +75,7 @@ class AugmentConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that change the records (not speed, progress, where the server or cache is)."""
         return {"backend": self.backend, "text_version": _text_version(self.backend), "n_smiles": self.n_smiles,
-                "seed": self.seed,
-                "smiles_column": self.smiles_column, "shard_index": self.shard_index,
+                "seed": self.seed, "smiles_column": self.smiles_column, "shard_index": self.shard_index,
                 "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings()}
 
     def _backend_settings(self) -> dict[str, Any]:
