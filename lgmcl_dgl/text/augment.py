@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -152,7 +153,9 @@ def rdkit_description(smiles: str) -> str:
 _worker_settings: dict[str, Any] = {}
 
 
-def _init_worker(settings: dict[str, Any]) -> None:
+def _init_worker(settings: dict[str, Any], in_pool: bool = False) -> None:
+    if in_pool:  # Ctrl-C goes to the parent, which stops the pool: no traceback from every worker
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_settings.update(settings)
 
 
@@ -173,7 +176,7 @@ def _prepared(todo: list[tuple[int, str]], config: AugmentConfig) -> Iterator[Pr
         yield from map(_prepare_task, todo)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings, True)) as pool:
         yield from pool.imap(_prepare_task, todo, chunksize=32)
 
 
