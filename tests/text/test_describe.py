@@ -51,6 +51,8 @@ def test_aspirin_facts():
     ("Oc1ccccc1", "neutral", 0),  # phenol, pKa ~10
     ("NC(=N)NCCC[C@H](N)C(=O)O", "zwitterionic", 1),  # arginine
     ("CS(=O)(=O)NC", "neutral", 0),  # sulfonamide N is not basic
+    ("CN(C)C(=N)NC(=N)N", "cationic", 1),  # metformin: the biguanide takes one proton
+    ("OC(=O)c1cn(C2CC2)c2cc(N3CCNCC3)c(F)cc2c1=O", "zwitterionic", 0),  # ciprofloxacin
 ])
 def test_charge_state_at_ph7(smiles, state, net):
     mol = Chem.MolFromSmiles(smiles)

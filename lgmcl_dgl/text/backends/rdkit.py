@@ -17,7 +17,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v3"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v4"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -201,9 +201,11 @@ def charge_at_ph7(mol: Chem.Mol) -> tuple[int, int, list[str], list[str]]:
     negative, positive, charged, weak = 0, 0, [], []
     claimed: set[int] = set()
     for _name, smarts, charge, phrase in IONISABLE:
-        matches = [m for m in mol.GetSubstructMatches(_pattern(smarts), uniquify=True) if not claimed & set(m)]
-        for match in matches:
-            claimed.update(match)
+        matches = []
+        for match in mol.GetSubstructMatches(_pattern(smarts), uniquify=True):
+            if not claimed & set(match):  # each atom ionises once: a biguanide is one cation, not two
+                claimed.update(match)
+                matches.append(match)
         if matches:
             if charge < 0:
                 negative += len(matches)
