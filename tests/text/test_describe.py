@@ -53,6 +53,8 @@ def test_aspirin_facts():
     ("CS(=O)(=O)NC", "neutral", 0),  # sulfonamide N is not basic
     ("CN(C)C(=N)NC(=N)N", "cationic", 1),  # metformin: the biguanide takes one proton
     ("OC(=O)c1cn(C2CC2)c2cc(N3CCNCC3)c(F)cc2c1=O", "zwitterionic", 0),  # ciprofloxacin
+    ("CCCCc1nc(Cl)c(CO)n1Cc1ccc(-c2ccccc2-c2nn[nH]n2)cc1", "anionic", -1),  # losartan: 2H-tetrazole
+    ("Cc1nnn[nH]1", "anionic", -1),  # 1H-tetrazole
 ])
 def test_charge_state_at_ph7(smiles, state, net):
     mol = Chem.MolFromSmiles(smiles)
@@ -69,6 +71,7 @@ def test_stereo_and_groups_on_known_molecules():
     assert "1 stereo-defined double bond (1 E)" in crotonyl_alanine["structural_features"]["stereochemistry"]
     groups = crotonyl_alanine["structural_features"]["key_functional_groups"]
     assert "amide" in groups and "alpha,beta-unsaturated carbonyl" in groups and "ester" not in groups
+    assert functional_groups(Chem.MolFromSmiles("C[C@@H]1O[C@@H]1P(=O)(O)O"))["phosphate or phosphonate"] == 1
     caffeine = Chem.MolFromSmiles("Cn1cnc2c1c(=O)n(C)c(=O)n2C")
     assert "carboxylic acid" not in functional_groups(caffeine)
     assert "imidazole" in ring_types(caffeine)

@@ -17,7 +17,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v4"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v5"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -64,7 +64,7 @@ FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
     ("sulfonamide", "[SX4](=O)(=O)[NX3]"),
     ("sulfonic acid", "[SX4](=O)(=O)[OX2H,OX1-]"),
     ("sulfonate or sulfate ester", "[SX4](=O)(=O)[OX2][#6]"),
-    ("phosphate or phosphonate", "[PX4](=O)([OX2,OX1-])"),
+    ("phosphate or phosphonate", "[PX4;$(P(=O)[OX2,OX1-])]"),  # one per P, however many P-O
     ("trifluoromethyl", "[CX4](F)(F)F"),
     ("aryl halide", "[F,Cl,Br,I]c"),
     ("alkyl halide", "[F,Cl,Br,I][CX4;!$(C(F)(F)F)]"),
@@ -109,7 +109,8 @@ IONISABLE: tuple[tuple[str, str, int, str], ...] = (
     ("carboxylic acid", "[CX3](=O)[OX2H1,OX1-]", -1, "carboxylic acid (pKa ~4-5) deprotonated"),
     ("sulfonic acid", "[SX4](=O)(=O)[OX2H,OX1-]", -1, "sulfonic acid (pKa below 1) deprotonated"),
     ("phosphoric acid", "[PX4](=O)[OX2H,OX1-]", -1, "phosphate/phosphonate acid (pKa ~1-2) deprotonated"),
-    ("tetrazole", "[#6]1:[#7]:[#7]:[#7]:[#7;H1,-1]:1", -1, "tetrazole N-H (pKa ~4.5-5) deprotonated"),
+    ("tetrazole", "[#7;H1,-1;$([#7]1:[#7]:[#7]:[#7]:[#6]:1),$([#7]1:[#7]:[#7]:[#6]:[#7]:1)]", -1,  # 1H or 2H
+     "tetrazole N-H (pKa ~4.5-5) deprotonated"),
     ("acylsulfonamide", "[CX3](=O)[NX3;H1][SX4](=O)=O", -1, "acylsulfonamide (pKa ~4-5) deprotonated"),
     ("guanidine", "[NX3][CX3](=[NX2,NX3+])[NX3]", +1, "guanidine (pKa ~13) protonated"),
     ("amidine", "[#6,#1;!$(C=O)][CX3;!$(C(N)(N)=N)](=[NX2,NX3+;!a])[NX3;!a]", +1, "amidine (pKa ~11-12) protonated"),
