@@ -17,7 +17,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v5"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v6"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -123,6 +123,7 @@ WEAK_IONISABLE: tuple[tuple[str, str, str], ...] = (
     ("pyridine", "[nX2;r6]", "pyridine-type nitrogen (pKa ~5) mostly neutral"),
     ("phenol", "[OX2H]c", "phenol (pKa ~10) mostly neutral"),
     ("aromatic amine", "[NX3;H2,H1;+0;!$(N[#6]=[O,S,N]);!$(N[S,P]=O)]c", "aromatic amine (pKa ~4-5) neutral"),
+    ("N-aryl sulfonamide", "[NX3;H1;$(N(a)[SX4](=O)=O)]", "N-aryl sulfonamide N-H (pKa ~6-8) partly deprotonated"),
 )
 
 _COMPILED: dict[str, Chem.Mol] = {}
