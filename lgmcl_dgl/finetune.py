@@ -30,7 +30,7 @@ from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
-from lgmcl_dgl.evaluate.run_dir import RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ PARTS = ("train", "val", "test")
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
 RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
 _RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
+
+
+class FinetuneInterrupted(RuntimeError):
+    """Training was stopped by a signal; the run continues with ``resume=True``."""
 
 
 @dataclass
@@ -61,7 +65,7 @@ class FinetuneConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-3
-    atom_featurizer: str = "attentivefp"
+    atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
     description_backend: str = "rdkit"
     description_options: dict[str, Any] = field(default_factory=dict)
     descriptions: str | None = None  # an augment directory to take descriptions from
@@ -125,8 +129,10 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
     config = config or FinetuneConfig()
     run = Path(run_dir)
     _claim_run_dir(run, config)
-    data = _prepare_data(source, run, config)
-    model_config, tokenizer, pretrained_weights = _model_setup(data, run, config)
+    pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
+    atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
+    data = _prepare_data(source, run, config, atom_featurizer)
+    model_config, tokenizer, pretrained_weights = _model_setup(data, run, config, pretrained)
     for seed in config.seeds:
         if seed in finished_seeds(run):
             log.info("seed %d already finished in %s; kept", seed, run)
@@ -163,7 +169,21 @@ def _artifact_dir(kind: str, settings: dict[str, Any], source_sha256: str) -> Pa
     return cache_dir() / "artifacts" / f"{kind}-{key}"
 
 
-def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Data:
+def _resolve_pretrained(name_or_dir: str) -> Path:
+    from lgmcl_dgl.pretrained import resolve_pretrained
+
+    return Path(resolve_pretrained(name_or_dir))
+
+
+def _pretrained_featurizer(pretrained: Path) -> str:
+    """The atom featurizer the encoders were pretrained on (their input width depends on it)."""
+    try:
+        return Manifest.read(pretrained).config.get("atom_featurizer") or "attentivefp"
+    except ArtifactError:
+        return "attentivefp"
+
+
+def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
     from lgmcl_dgl.featurize.dataset import FeaturizedDataset
     from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
 
@@ -178,7 +198,7 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Dat
         table_source, spec = resolve_source(source)
         source_sha = sha256_file(table_source)
         featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
-                                           atom_featurizer=config.atom_featurizer, jobs=config.jobs,
+                                           atom_featurizer=atom_featurizer, jobs=config.jobs,
                                            progress=config.progress)
         features_dir = _artifact_dir("featurize", featurize_config.settings(), source_sha)
         featurize(source, features_dir, featurize_config)
@@ -197,13 +217,14 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig) -> _Dat
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     """One description per valid molecule, from ``--descriptions`` or a cached augment run."""
+    from lgmcl_dgl.featurize.pipeline import default_jobs
     from lgmcl_dgl.text.augment import AugmentConfig, augment, load_descriptions
 
     if config.descriptions:
         directory = Path(config.descriptions)
     else:
         augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
-                                       jobs=config.jobs or 1, options=dict(config.description_options),
+                                       jobs=config.jobs or default_jobs(), options=dict(config.description_options),
                                        progress=config.progress)
         directory = _artifact_dir("augment", augment_config.identity(), data.source_sha256)
         augment(data.source, directory, augment_config)
@@ -219,7 +240,7 @@ def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     return [records[int(r)].description for r in data.table.rows]
 
 
-def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
+def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Path | None):
     """Model config, tokenizer (pretrained or trained on this input's texts) and encoder weights to start from."""
     from lgmcl_dgl.models.config import load_preset
     from lgmcl_dgl.text.tokenizer import load_tokenizer, train_tokenizer
@@ -228,21 +249,17 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
     overrides = dict(config.overrides)
     if config.modalities:
         overrides["modalities"] = list(config.modalities)
-    pretrained_weights = None
-    if config.pretrained:
+    if pretrained is not None:
         from lgmcl_dgl.models.io import read_model_config
-        from lgmcl_dgl.pretrain import resolve_pretrained
 
-        pretrained = Path(resolve_pretrained(config.pretrained))
         base, _ = read_model_config(pretrained)
+        overrides["fingerprint_dim"] = features.fingerprint_dim  # the fingerprint network is not pretrained
         model_config = type(base).from_dict(_apply(base.to_dict(), overrides))
-        pretrained_weights = pretrained
         tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") else None
         wanted = {"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim}
         got = {k: getattr(model_config, k) for k in wanted}
         if got != wanted:
-            raise ArtifactError(f"{config.pretrained}: encoders expect {got}, the features have {wanted}; "
-                                "featurise with the pretrained model's atom featurizer (--atom-featurizer)")
+            raise ArtifactError(f"{config.pretrained}: its encoders expect {got}, {data.source}'s features have {wanted}")
     else:
         overrides.update({"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim,
                           "fingerprint_dim": features.fingerprint_dim})
@@ -260,7 +277,7 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig):
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
         data.desc_ids = tokenize(tokenizer, data.descriptions, model_config.text.max_length)
-    return model_config, tokenizer, pretrained_weights
+    return model_config, tokenizer, pretrained
 
 
 def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +312,6 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                 pretrained_weights: Path | None) -> None:
     from lgmcl_dgl.models.io import save_model
     from lgmcl_dgl.models.lgmcl import LGMCL
-    from lgmcl_dgl.train.checkpoint import load_model_weights
     from lgmcl_dgl.train.loop import TrainConfig, train
     from lgmcl_dgl.train.losses import masked_bce, masked_mse
 
@@ -312,7 +328,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     torch.manual_seed(seed)
     model = LGMCL(model_config, len(task_names))
     if pretrained_weights is not None:
-        _load_encoders(model, pretrained_weights, load_model_weights)
+        _load_encoders(model, pretrained_weights)
     if config.freeze_encoders:
         for encoder in (model.local, model.global_, model.text_encoder, model.description_encoder):
             if encoder is not None:
@@ -346,6 +362,9 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,
                    evaluate=evaluate if monitor else None, extra_state={"seed": seed})
+    if result.stopped_because in ("interrupted", "time_limit"):
+        raise FinetuneInterrupted(f"seed {seed} stopped ({result.stopped_because}) after epoch {result.epoch}; "
+                                  f"its checkpoint is in {directory / 'training'}: continue with --resume")
     model = model.cpu()
 
     card = ModelCard(model_config=model_config.to_dict(), task_names=task_names, task_type=task_type,
@@ -357,7 +376,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     save_model(saved, model)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(saved / TOKENIZER_DIR))
-    atomic_write_json(saved / "card.json", card.to_dict())
+    atomic_write_json(saved / MODEL_CARD, card.to_dict())
 
     seed_metrics = {"seed": seed, "task_type": task_type, "metric": metric}
     for part, positions in split.parts().items():
@@ -388,7 +407,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     shutil.rmtree(directory / "training" / "checkpoints", ignore_errors=True)  # the seed is done; keep the logs
 
 
-def _load_encoders(model, pretrained: Path, load_model_weights) -> None:
+def _load_encoders(model, pretrained: Path) -> None:
     """Encoder weights from a pretrained model; the task head and fusion start fresh."""
     from safetensors.torch import load_file
 

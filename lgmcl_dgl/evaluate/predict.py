@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from lgmcl_dgl.data.load import SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source, smiles_problem
+from lgmcl_dgl.data.artifacts import ArtifactError
+from lgmcl_dgl.data.load import SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
+from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds
 
 
 @dataclass
@@ -67,17 +70,6 @@ def _smiles_file_chunks(path: Path, chunk_size: int) -> Iterator[tuple[np.ndarra
         yield np.asarray(rows), smiles
 
 
-def parse_chunk(smiles: list[str]) -> tuple[list[int], list[str]]:
-    """Positions of the parseable SMILES, and an error string per input ('' when usable)."""
-    valid, errors = [], []
-    for position, s in enumerate(smiles):
-        _, reason = smiles_problem(s)
-        errors.append(reason or "")
-        if reason is None:
-            valid.append(position)
-    return valid, errors
-
-
 def prediction_columns(task_names: list[str], n_seeds: int) -> list[str]:
     columns = ["row", "smiles"]
     for name in task_names:
@@ -124,3 +116,172 @@ class _AtomicCsv:
             os.replace(self.tmp, self.path)
         else:
             Path(self.tmp).unlink(missing_ok=True)
+
+
+class Ensemble:
+    """Every finished seed's model of a RUN, with the settings its inputs must be made with."""
+
+    def __init__(self, run: str | Path, device: str = "cpu") -> None:
+        from lgmcl_dgl.models.io import load_model
+        from lgmcl_dgl.text.tokenizer import load_tokenizer
+
+        self.run = Path(run)
+        self.seeds = run_seeds(self.run)
+        self.device = resolve_device(device)
+        self.cards, self.models, self.tokenizers = [], [], []
+        for seed in self.seeds:
+            directory = model_dir(self.run, seed)
+            card = read_card(directory)
+            self.cards.append(card)
+            self.models.append(load_model(directory, map_location=self.device).eval())
+            tokenizer_dir = directory / TOKENIZER_DIR
+            self.tokenizers.append(load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else None)
+        first = self.cards[0]
+        for seed, card in zip(self.seeds, self.cards):
+            if (card.task_names, card.task_type, card.featurizer, card.text) != (first.task_names, first.task_type,
+                                                                                first.featurizer, first.text):
+                raise ArtifactError(f"{self.run}: seed {seed} was trained on other tasks or input settings than "
+                                    f"seed {self.seeds[0]}; its models cannot be averaged")
+        self.task_names, self.task_type = first.task_names, first.task_type
+        self.featurizer, self.text = first.featurizer, first.text
+
+    @property
+    def uses_text(self) -> bool:
+        return bool(self.text)
+
+    def featurize_config(self):
+        from lgmcl_dgl.featurize.pipeline import FeaturizeConfig
+
+        return FeaturizeConfig(atom_featurizer=self.featurizer["atom_featurizer"],
+                               fingerprints=tuple(self.featurizer["fingerprints"]), progress=False)
+
+    def check_featurized(self, settings: dict, where: object) -> None:
+        """Refuse features made with other settings than the models were trained on."""
+        theirs = {k: settings.get(k) for k in self.featurizer}
+        if theirs != self.featurizer:
+            changed = ", ".join(f"{k}: {theirs[k]!r} (model: {self.featurizer[k]!r})"
+                                for k in self.featurizer if theirs[k] != self.featurizer[k])
+            raise ArtifactError(f"{where}: featurized with other settings than {self.run}'s models: {changed}")
+
+    def check_descriptions(self, backend: str, where: object) -> None:
+        if self.uses_text and backend != self.text["backend"]:
+            raise ArtifactError(f"{where}: descriptions come from backend {backend!r}, "
+                                f"but {self.run}'s models were trained on {self.text['backend']!r} descriptions")
+
+    def describe(self, smiles: list[str]) -> list[str]:
+        from lgmcl_dgl.text.describe import describe
+
+        return describe(smiles, self.text["backend"], **dict(self.text.get("options", {})))
+
+    def predict_records(self, records: list, descriptions: list[str] | None, batch_size: int = 256) -> np.ndarray:
+        """(seeds, molecules, tasks) predictions in original units (probabilities for classification)."""
+        from lgmcl_dgl.evaluate.inference import Collator, ModelInput, raw_outputs, to_original_units, tokenize
+
+        out = np.zeros((len(self.seeds), len(records), len(self.task_names)), np.float32)
+        if not records:
+            return out
+        for k, (card, model, tokenizer) in enumerate(zip(self.cards, self.models, self.tokenizers)):
+            order = np.arange(len(records))
+            if self.uses_text:
+                length = self.text["max_length"]
+                smiles_ids = tokenize(tokenizer, [r.smiles for r in records], length)
+                desc_ids = tokenize(tokenizer, descriptions, length)
+                order = np.argsort([len(d) for d in desc_ids], kind="stable")  # similar lengths batch with less padding
+                items = [ModelInput(records[i], smiles_ids[i], desc_ids[i]) for i in order]
+                collator = Collator(tokenizer.pad_token_id)
+            else:
+                items, collator = [ModelInput(r) for r in records], Collator()
+            outputs = raw_outputs(model, items, collator, batch_size, self.device)
+            out[k, order] = to_original_units(outputs, card.task_type, card.label_stats)
+        return out
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _predict_chunk(ensemble: Ensemble, rows: np.ndarray, smiles: list[str], batch_size: int,
+                   descriptions: dict[int, str] | None = None, results: list | None = None) -> pd.DataFrame:
+    """Predictions for one chunk; ``results`` (records or invalid rows) when already featurised."""
+    from lgmcl_dgl.featurize.dataset import MoleculeRecord
+    from lgmcl_dgl.featurize.pipeline import featurize_smiles
+
+    if results is None:
+        results = featurize_smiles(smiles, ensemble.featurize_config(), rows=rows)
+    valid = [i for i, r in enumerate(results) if isinstance(r, MoleculeRecord)]
+    errors = ["" if isinstance(r, MoleculeRecord) else r.reason for r in results]
+    records = [results[i] for i in valid]
+    texts = None
+    if ensemble.uses_text and records:
+        if descriptions is not None:
+            missing = [int(r.row) for r in records if int(r.row) not in descriptions]
+            if missing:
+                raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
+            texts = [descriptions[int(r.row)] for r in records]
+        else:
+            texts = ensemble.describe([r.smiles for r in records])
+    per_seed = ensemble.predict_records(records, texts, batch_size)
+    return chunk_frame(rows, smiles, errors, valid, per_seed, ensemble.task_names)
+
+
+def predict(run: str | Path, source: str | Path, out: str | Path, config: PredictConfig | None = None,
+            descriptions: str | Path | None = None) -> Path:
+    """Write ``out``: one row per input row, in input order, never dropping a row; returns ``out``.
+
+    ``source`` is a CSV, SMILES file, registry name or featurize directory (whose settings must
+    match the models'); ``descriptions`` (an augment directory of the same input) replaces
+    describing on the fly.
+    """
+    config = config or PredictConfig()
+    ensemble = Ensemble(run, config.device)
+    known = _known_descriptions(ensemble, descriptions) if descriptions is not None else None
+    if _is_featurize_dir(source):
+        chunks = _featurized_chunks(ensemble, Path(source), config.chunk_size)
+    else:
+        chunks = ((rows, smiles, None) for rows, smiles in iter_smiles_chunks(source, config.smiles_column, config.chunk_size))
+    writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
+    ok = False
+    try:
+        for rows, smiles, results in chunks:
+            writer.write(_predict_chunk(ensemble, rows, smiles, config.batch_size, known, results))
+        ok = True
+    finally:
+        writer.close(ok)
+    return Path(out)
+
+
+def _known_descriptions(ensemble: Ensemble, directory: str | Path) -> dict[int, str]:
+    from lgmcl_dgl.text.augment import load_descriptions
+
+    records = load_descriptions(directory)
+    for backend in {record.backend for record in records.values()}:
+        ensemble.check_descriptions(backend, directory)
+    return {row: record.description for row, record in records.items()}
+
+
+def _is_featurize_dir(source: str | Path) -> bool:
+    from lgmcl_dgl.data.artifacts import MANIFEST
+
+    return Path(source).is_dir() and (Path(source) / MANIFEST).is_file()
+
+
+def _featurized_chunks(ensemble: Ensemble, directory: Path, chunk_size: int) -> Iterator[tuple[np.ndarray, list[str], list]]:
+    """Chunks of a featurize directory's rows in input order: its records, and its invalid rows with their reasons."""
+    from lgmcl_dgl.data.artifacts import Manifest
+    from lgmcl_dgl.data.load import InvalidRow
+    from lgmcl_dgl.featurize.dataset import FeaturizedDataset
+    from lgmcl_dgl.featurize.pipeline import INVALID_CSV
+
+    manifest = Manifest.read(directory, kind="featurize")
+    ensemble.check_featurized(manifest.config, directory)
+    dataset = FeaturizedDataset(directory)
+    invalid = pd.read_csv(directory / INVALID_CSV, dtype={"smiles": str, "reason": str}, keep_default_na=False)
+    invalid_by_row = {int(r.row): InvalidRow(int(r.row), r.smiles, r.reason) for r in invalid.itertuples()}
+    position_of = {int(row): i for i, row in enumerate(dataset.rows)}
+    n_input = int(manifest.counts["n_input"])
+    for start in range(0, n_input, chunk_size):
+        rows = np.arange(start, min(start + chunk_size, n_input))
+        results = [dataset[position_of[r]] if r in position_of else invalid_by_row[r] for r in rows.tolist()]
+        yield rows, [r.smiles for r in results], results

@@ -7,7 +7,8 @@ RUN/
   invalid.csv              input rows that could not be used, with the reason
   seed_<k>/
     split.json             {"train": rows, "val": rows, "test": rows} (data rows of the input)
-    model/                 everything predict needs: model.safetensors + model.json + tokenizer/
+    model/                 everything predict needs: model.safetensors + model_config.json (models.io),
+                           card.json (tasks, label statistics, featurizer and description settings), tokenizer/
     checkpoints/           the training loop's resumable state (removed once the seed is done)
     predictions_<part>.csv row, smiles, labels and predictions in original units
     curves.csv, curves.png training loss and validation metric per epoch
@@ -24,13 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, atomic_write_bytes, atomic_write_json
+from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError
 from lgmcl_dgl.evaluate.labels import LabelStats
 
 RUN_KIND = "finetune"
 SEED_KIND = "finetune-seed"
-MODEL_WEIGHTS = "model.safetensors"
-MODEL_CARD = "model.json"
+MODEL_CARD = "card.json"
 TOKENIZER_DIR = "tokenizer"
 
 
@@ -44,7 +44,7 @@ def model_dir(run: str | Path, seed: int) -> Path:
 
 @dataclass
 class ModelCard:
-    """What a saved model predicts and how its inputs must be made; saved as ``model.json``.
+    """What a saved model predicts and how its inputs must be made; saved as ``card.json``.
 
     ``featurizer`` and ``text`` are the settings of the featurize and description steps the model
     was trained on: inputs made with other settings are refused, not silently mispredicted.
@@ -67,18 +67,6 @@ class ModelCard:
         data = dict(data)
         data["label_stats"] = LabelStats(**data["label_stats"])
         return cls(**data)
-
-
-def save_model(directory: str | Path, model, card: ModelCard, tokenizer) -> Path:
-    """Weights as safetensors, the card as JSON, the tokenizer beside them: loadable without unpickling."""
-    from safetensors.torch import save
-
-    directory = Path(directory)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    atomic_write_bytes(directory / MODEL_WEIGHTS, save(state))
-    tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    atomic_write_json(directory / MODEL_CARD, card.to_dict())
-    return directory
 
 
 def read_card(directory: str | Path) -> ModelCard:

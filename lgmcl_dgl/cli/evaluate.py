@@ -1,0 +1,36 @@
+"""``lgmcl evaluate``: a RUN's metrics recomputed on labelled data or on a part of its own splits."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lgmcl_dgl.cli.options import input_options, run_api, split_columns
+
+
+@click.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.argument("input_", metavar="[INPUT]", required=False)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output directory [default: RUN/evaluations/<INPUT name or split>].")
+@input_options
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
+              help="Without INPUT: score each seed on this part of its own split [default: test].")
+@click.option("--device", default="cpu")
+def evaluate(run: str, input_: str | None, out_dir: str | None, smiles_column, target_columns, split, device) -> None:
+    """Score RUN's models on INPUT (a labelled CSV or dataset name) or on its own split; writes metrics.json."""
+    from lgmcl_dgl.evaluate.run_metrics import EvaluateConfig, evaluate_run
+
+    if input_ is not None and split is not None:
+        raise click.UsageError("give INPUT or --split, not both")
+    config = EvaluateConfig(smiles_column=smiles_column, target_columns=split_columns(target_columns), split=split,
+                            device=device)
+    out = run_api(evaluate_run, run, input_, out_dir, config)
+    metrics = json.loads((out / "metrics.json").read_text())
+    name = metrics["metric"]
+    summary = metrics.get("data") or metrics[metrics["split"]]
+    line = f"{name} {summary['mean']:.3f} +- {summary['std']:.3f} over seed(s) {metrics['seeds']}" if summary["mean"] is not None else f"{name}: n/a"
+    if "ensemble" in metrics and metrics["ensemble"].get(name) is not None:
+        line += f"; seed-ensemble {metrics['ensemble'][name]:.3f}"
+    click.echo(f"{line}\n{out / 'metrics.json'}")

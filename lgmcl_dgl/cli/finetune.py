@@ -1,0 +1,133 @@
+"""``lgmcl finetune``: property models per seed on a dataset, from scratch or from pretrained encoders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from lgmcl_dgl.cli.options import input_options, run_api, split_columns
+
+DEFAULT_INPUT = "bbbp"
+DEFAULT_RUNS = Path("lgmcl-runs")
+QUICK_START_EPOCHS = 3  # the bare `lgmcl finetune` must finish in minutes on a laptop
+DEFAULT_EPOCHS = 30
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "rmse": "RMSE"}
+
+
+class ManyValues(click.Option):
+    """An option taking every value up to the next option: ``--seeds 0 1 2`` (click options take a fixed count)."""
+
+    def add_to_parser(self, parser, ctx):
+        result = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            original = option.process
+
+            def process(value, state, original=original, prefixes=option.prefixes):
+                values = [value]
+                while state.rargs and not any(state.rargs[0].startswith(p) for p in prefixes):
+                    values.append(state.rargs.pop(0))
+                original(" ".join(values), state)
+
+            option.process = process
+        return result
+
+
+def _words(value: str | None) -> list[str] | None:
+    return [w for w in value.replace(",", " ").split() if w] if value else None
+
+
+def _seeds(ctx, param, value: str) -> list[int]:
+    try:
+        return [int(w) for w in _words(value) or []]
+    except ValueError:
+        raise click.BadParameter(f"seeds are integers, got {value!r}") from None
+
+
+@click.command()
+@click.argument("input_", metavar="[INPUT]", required=False, default=None)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory [default: lgmcl-runs/<INPUT name>].")
+@input_options
+@click.option("--pretrained", default=None, help="A shipped pretrained model (e.g. zinc-small) or a pretrain output "
+                                                 "directory [default: train from scratch].")
+@click.option("--preset", default="small", help="Model preset (small, paper) when not starting from --pretrained.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Model config YAML (replaces --preset).")
+@click.option("--split", type=click.Choice(["random", "scaffold", "scaffold_balanced"]), default="random")
+@click.option("--split-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help='JSON {"train": rows, "val": rows, "test": rows} of 0-based data rows (replaces --split).')
+@click.option("--split-sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1),
+              help="Train, validation and test fractions (the paper uses 0.6 0.2 0.2).")
+@click.option("--seeds", cls=ManyValues, default="0", callback=_seeds, help="One model per seed, e.g. --seeds 0 1 2.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help=f"Most epochs per seed [default: {DEFAULT_EPOCHS}; {QUICK_START_EPOCHS} for the quick start].")
+@click.option("--patience", type=click.IntRange(min=1), default=10,
+              help="Stop after this many epochs without a better validation metric.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64)
+@click.option("--lr", type=float, default=1e-3, help="Learning rate.")
+@click.option("--freeze-encoders", is_flag=True, help="Train only the fusion and task head (encoders as pretrained).")
+@click.option("--task-type", type=click.Choice(["classification", "regression"]), default=None,
+              help="Default: the dataset's, else inferred from the labels (all 0/1 = classification).")
+@click.option("--modalities", cls=ManyValues, default=None,
+              help="Branches to use, e.g. --modalities local global fingerprints [default: all the preset's].")
+@click.option("--description-backend", default="rdkit", help="Backend describing molecules for the text branch.")
+@click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
+              help="An augment directory of INPUT to take descriptions from.")
+@click.option("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes for featurizing and describing.")
+@click.option("--resume", is_flag=True, help="Continue a killed run in OUT: finished seeds are kept, the unfinished one "
+                                             "continues from its last epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
+def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
+             split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type, modalities,
+             description_backend, descriptions, device, jobs, resume, overwrite) -> None:
+    """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
+
+    Writes per seed the model, predictions on each split, training curves and plots, and
+    metrics.json over the seeds; prints the test metric as mean +- std over seeds.
+
+    Without INPUT, a quick start: the BBBP set shipped in the package, one seed, a few epochs,
+    into lgmcl-runs/bbbp; rerunning it continues or shows that run (--overwrite starts afresh).
+    """
+    from lgmcl_dgl.finetune import FinetuneConfig
+    from lgmcl_dgl.finetune import finetune as run_finetune
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quick_start = input_ is None
+    if quick_start:
+        input_ = DEFAULT_INPUT
+        epochs = epochs or QUICK_START_EPOCHS
+        resume = resume or not overwrite  # a rerun shows the finished run again, or finishes a killed one
+    out = Path(out_dir) if out_dir else DEFAULT_RUNS / Path(input_.rstrip("/")).stem.lower()
+    config = run_api(FinetuneConfig, preset=config_file or preset, pretrained=pretrained, modalities=_words(modalities),
+                     freeze_encoders=freeze_encoders, task_type=task_type, smiles_column=smiles_column,
+                     target_columns=split_columns(target_columns), split=split, split_file=split_file,
+                     split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
+                     batch_size=batch_size, lr=lr, description_backend=description_backend, descriptions=descriptions,
+                     device=device, jobs=jobs, resume=resume, overwrite=overwrite)
+    run = run_api(run_finetune, input_, out, config)
+    click.echo(summary_line(run))
+
+
+def summary_line(run: Path) -> str:
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    name = METRIC_NAMES.get(metrics["metric"], metrics["metric"])
+    test, val = metrics["test"], metrics["val"]
+    seeds = ", ".join(str(s) for s in metrics["seeds"])
+    line = f"test {name} {_pm(test)} over seed(s) {seeds}"
+    if val.get("mean") is not None:
+        line += f" (validation {_pm(val)})"
+    return f"{line}\nrun: {run}"
+
+
+def _pm(summary: dict) -> str:
+    if summary.get("mean") is None:
+        return "n/a"
+    return f"{summary['mean']:.3f} +- {summary['std']:.3f}"

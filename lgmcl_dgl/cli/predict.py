@@ -1,0 +1,37 @@
+"""``lgmcl predict``: a fine-tuned RUN applied to new molecules, one output row per input row."""
+
+from __future__ import annotations
+
+import click
+
+from lgmcl_dgl.cli.options import run_api
+
+
+@click.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.argument("input_", metavar="INPUT")
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False), default="predictions.csv",
+              help="Output CSV: row, smiles, one column per task (+ _std with several seeds), error.")
+@click.option("--smiles-column", default=None, help="Column holding SMILES (default: a column named like 'smiles').")
+@click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
+              help="An augment directory of INPUT (else molecules are described on the fly).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=4096, help="Rows held in memory at a time.")
+@click.option("--device", default="cpu")
+def predict(run: str, input_: str, out_file: str, smiles_column: str | None, descriptions: str | None,
+            batch_size: int, chunk_size: int, device: str) -> None:
+    """Predict every row of INPUT (CSV, SMILES file, dataset name or featurize directory) with RUN's models.
+
+    Classification columns hold probabilities, regression ones values in the original units;
+    with several seeds the value is the seeds' mean and <task>_std their spread. Rows that
+    cannot be used stay in place with the reason in the error column.
+    """
+    import pandas as pd
+
+    from lgmcl_dgl.evaluate.predict import PredictConfig
+    from lgmcl_dgl.evaluate.predict import predict as run_predict
+
+    config = PredictConfig(batch_size=batch_size, chunk_size=chunk_size, device=device, smiles_column=smiles_column)
+    out = run_api(run_predict, run, input_, out_file, config, descriptions)
+    errors = pd.read_csv(out, usecols=["error"], keep_default_na=False)["error"]
+    click.echo(f"{out}: {len(errors)} rows, {int((errors != '').sum())} could not be predicted (see the error column)")

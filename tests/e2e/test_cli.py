@@ -1,0 +1,69 @@
+"""Whole CLI runs: finetune -> evaluate -> predict on a BBBP slice (fast), and the bare `lgmcl finetune` (slow)."""
+
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from tiny_finetune import TINY_MODEL, slice_csv
+
+from lgmcl_dgl.cli.main import cli
+from lgmcl_dgl.models.config import apply_overrides, load_preset
+
+
+def _invoke(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_finetune_evaluate_predict_on_a_slice(moleculenet, tmp_path):
+    source = slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp200.csv", 200)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(apply_overrides(load_preset("small").to_dict(), TINY_MODEL)))
+    run = tmp_path / "run"
+    output = _invoke("finetune", source, "-o", run, "--config", config, "--target-columns", "p_np", "--epochs", 2,
+                     "--seeds", 0, 1, "--split", "scaffold", "--split-sizes", 0.6, 0.2, 0.2, "--jobs", 1)
+    assert "test ROC-AUC" in output and "over seed(s) 0, 1" in output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["test"]["per_seed"]) == 2
+    assert f"{metrics['test']['mean']:.3f}" in output
+
+    output = _invoke("evaluate", run, "--split", "test")
+    own = json.loads((run / "evaluations" / "test" / "metrics.json").read_text())
+    assert own["test"]["per_seed"] == pytest.approx(metrics["test"]["per_seed"], abs=1e-4)
+
+    new = tmp_path / "new.csv"
+    new.write_text("smiles\nCCO\nnonsense\nCC(=O)Oc1ccccc1C(=O)O\n")
+    output = _invoke("predict", run, new, "-o", tmp_path / "pred.csv")
+    assert "3 rows, 1 could not be predicted" in output
+    frame = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
+    assert frame["smiles"].tolist() == ["CCO", "nonsense", "CC(=O)Oc1ccccc1C(=O)O"]
+    assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "error"]
+
+    output = _invoke("evaluate", run, source, "-o", tmp_path / "eval")
+    assert "seed-ensemble" in output and (tmp_path / "eval" / "metrics.json").is_file()
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("smiles,y\nCCO,0\nCCN,7\n")
+    result = CliRunner().invoke(cli, ["finetune", str(source), "-o", str(tmp_path / "run"), "--task-type",
+                                      "classification"])
+    assert result.exit_code != 0
+    assert "row 1, column 'y': label 7 is not 0 or 1" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_bare_finetune_runs_on_the_shipped_bbbp(tmp_path, monkeypatch):
+    """README's first command: no arguments, the embedded BBBP, the small preset, a test ROC-AUC at the end."""
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    output = _invoke("finetune")
+    seconds = time.monotonic() - started
+    print(f"bare `lgmcl finetune`: {seconds:.0f} s")
+    metrics = json.loads((tmp_path / "lgmcl-runs" / "bbbp" / "metrics.json").read_text())
+    assert "test ROC-AUC" in output.splitlines()[-2]
+    assert metrics["metric"] == "roc_auc" and 0.5 < metrics["test"]["mean"] <= 1.0

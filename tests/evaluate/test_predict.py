@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lgmcl_dgl.data.artifacts import ArtifactError
+from lgmcl_dgl.evaluate.predict import PredictConfig, iter_smiles_chunks, predict
+from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
+
+
+def test_predict_keeps_every_row_in_order_with_errors(tiny_run, tmp_path):
+    run, _ = tiny_run
+    source = tmp_path / "new.csv"
+    source.write_text("name,smiles\na,CCO\nb,not_a_smiles\nc,\nd,c1ccccc1O\ne,C1CC\nf,CC(=O)Nc1ccc(O)cc1\n")
+    out = predict(run, source, tmp_path / "pred.csv", PredictConfig(chunk_size=2, batch_size=2))
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert frame["row"].tolist() == list(range(6))
+    assert frame["smiles"].tolist() == ["CCO", "not_a_smiles", "", "c1ccccc1O", "C1CC", "CC(=O)Nc1ccc(O)cc1"]
+    assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "error"]  # two seeds: mean and std
+    bad = frame["error"] != ""
+    assert bad.tolist() == [False, True, True, False, True, False]
+    assert "unclosed ring" in frame.loc[4, "error"] and frame.loc[2, "error"] == "empty SMILES"
+    good = frame.loc[~bad, "p_np"].astype(float)
+    assert ((good > 0) & (good < 1)).all()
+    assert (frame.loc[bad, "p_np"] == "").all()
+
+
+def test_predictions_do_not_depend_on_chunking(tiny_run, tmp_path):
+    run, source = tiny_run
+    small = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(chunk_size=7, batch_size=5)))
+    large = pd.read_csv(predict(run, source, tmp_path / "b.csv", PredictConfig(chunk_size=1000)))
+    assert len(small) == 81  # 80 molecules + the broken row
+    np.testing.assert_allclose(small["p_np"], large["p_np"], rtol=1e-4, atol=1e-5)
+
+
+def test_predict_matches_the_runs_own_test_predictions(tiny_run, tmp_path):
+    run, source = tiny_run
+    frame = pd.read_csv(predict(run, source, tmp_path / "all.csv"))
+    for seed in (0, 1):
+        own = pd.read_csv(run / f"seed_{seed}" / "predictions_test.csv")
+        assert len(own) > 0
+    seeds = pd.concat([pd.read_csv(run / f"seed_{s}" / "predictions_test.csv").set_index("row")["p_np_pred"]
+                       for s in (0, 1)], axis=1).dropna()
+    mine = frame.set_index("row").loc[seeds.index, "p_np"]
+    np.testing.assert_allclose(mine, seeds.mean(axis=1), rtol=1e-4, atol=1e-5)
+
+
+def test_featurize_dir_with_other_settings_is_refused(tiny_run, tmp_path):
+    run, source = tiny_run
+    other = featurize(source, tmp_path / "feat", FeaturizeConfig(atom_featurizer="paper", jobs=1, progress=False))
+    with pytest.raises(ArtifactError, match="atom_featurizer: 'paper' \\(model: 'attentivefp'\\)"):
+        predict(run, other, tmp_path / "p.csv")
+    same = featurize(source, tmp_path / "feat2", FeaturizeConfig(jobs=1, progress=False))
+    frame = pd.read_csv(predict(run, same, tmp_path / "p2.csv"), keep_default_na=False)
+    assert len(frame) == 81 and frame["error"].iloc[-1] != ""
+
+
+def test_missing_smiles_column_is_named(tiny_run, tmp_path):
+    run, _ = tiny_run
+    source = tmp_path / "x.csv"
+    source.write_text("a,b\n1,2\n")
+    with pytest.raises(Exception, match="cannot tell which column holds SMILES"):
+        predict(run, source, tmp_path / "p.csv")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_smiles_file_chunks(tmp_path):
+    path = tmp_path / "m.smi"
+    path.write_text("CCO one\n\nc1ccccc1\n")
+    chunks = list(iter_smiles_chunks(path, chunk_size=2))
+    assert [c[0].tolist() for c in chunks] == [[0, 1], [2]]
+    assert [s for _, smiles in chunks for s in smiles] == ["CCO", "", "c1ccccc1"]

@@ -1,0 +1,140 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_finetune import slice_csv, tiny_config
+
+from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
+from lgmcl_dgl.data.load import InputError
+from lgmcl_dgl.finetune import finetune
+
+
+@pytest.fixture
+def bbbp60(moleculenet, tmp_path):
+    return slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp60.csv", 60, ("999,broken,0,XYZ",))
+
+
+def test_run_dir_holds_what_predict_and_people_need(bbbp60, tmp_path):
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], split="scaffold"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["metric"] == "roc_auc" and metrics["seeds"] == [0]
+    for part in ("test", "val"):
+        assert set(metrics[part]) == {"mean", "std", "per_seed"} and len(metrics[part]["per_seed"]) == 1
+    seed = run / "seed_0"
+    for name in ("split.json", "model/model.safetensors", "model/model_config.json", "model/card.json",
+                 "model/tokenizer/tokenizer.json", "predictions_test.csv", "predictions_val.csv", "curves.csv",
+                 "curves.png", "roc_test.png", "metrics.json", "manifest.json"):
+        assert (seed / name).is_file(), name
+    assert not (seed / "training" / "checkpoints").exists()  # a finished seed keeps no optimiser state
+    card = json.loads((seed / "model" / "card.json").read_text())
+    assert card["featurizer"]["atom_featurizer"] == "attentivefp" and card["text"]["backend"] == "rdkit"
+    split = json.loads((seed / "split.json").read_text())
+    rows = sorted(split["train"] + split["val"] + split["test"])
+    invalid = [59, 60]  # BBBP row 59 has a pentavalent nitrogen; row 60 is the broken SMILES added
+    assert rows == [r for r in range(61) if r not in invalid]  # invalid rows are in no part ...
+    assert pd.read_csv(run / "invalid.csv")["row"].tolist() == invalid  # ... but reported
+    test = pd.read_csv(seed / "predictions_test.csv")
+    assert test["row"].tolist() == split["test"] and test["p_np_pred"].between(0, 1).all()
+    assert len(pd.read_csv(seed / "curves.csv")) == 2
+    assert Manifest.read(run, kind="finetune").counts["n_invalid"] == 2
+
+
+def test_resume_keeps_finished_seeds_and_refuses_other_settings(bbbp60, tmp_path):
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], seeds=[0], epochs=1))
+    weights = run / "seed_0" / "model" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    with pytest.raises(ArtifactError, match="pass --resume"):
+        finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[0], epochs=1))
+    with pytest.raises(ArtifactError, match="changed: lr"):
+        finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[0], epochs=1, lr=0.1, resume=True))
+    finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[0, 1], epochs=1, resume=True))
+    assert weights.stat().st_mtime_ns == before  # seed 0 was not trained again
+    assert json.loads((run / "metrics.json").read_text())["seeds"] == [0, 1]
+
+
+def test_killed_run_resumes_without_repeating_epochs(bbbp60, tmp_path):
+    """SIGTERM during seed 0 leaves a checkpoint; --resume continues from it instead of starting over."""
+    run = tmp_path / "run"
+    script = ("from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
+              f"finetune({str(bbbp60)!r}, {str(run)!r}, tiny_config(target_columns=['p_np'], epochs=20, "
+              "modalities=['local', 'fingerprints'], resume=RESUME))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    child = subprocess.Popen([sys.executable, "-c", script.replace("RESUME", "False")], env=env, stderr=subprocess.PIPE, text=True)
+    epoch_log = run / "seed_0" / "training" / "epoch_log.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if epoch_log.is_file() and epoch_log.read_text().count("\n") >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.2)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode != 0 and "continue with --resume" in stderr
+    done = pd.read_csv(epoch_log)["epoch"].tolist()
+    assert len(done) >= 2 and not (run / "seed_0" / "manifest.json").exists()
+    resumed = subprocess.run([sys.executable, "-c", script.replace("RESUME", "True")],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    curve = pd.read_csv(run / "seed_0" / "curves.csv")["epoch"].tolist()
+    assert curve == list(range(1, len(curve) + 1)) and len(curve) == 20  # each epoch once, none repeated
+    assert pd.read_csv(epoch_log)["epoch"].tolist()[:len(done)] == done
+
+
+def test_regression_reports_original_units(moleculenet, tmp_path):
+    source = slice_csv(moleculenet / "delaney-processed.csv", tmp_path / "esol.csv", 60)
+    run = finetune(source, tmp_path / "run", tiny_config(target_columns=["measured log solubility in mols per litre"],
+                                                         modalities=["local", "fingerprints"], epochs=1))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["metric"] == "rmse" and metrics["task_type"] == "regression"
+    card = json.loads((run / "seed_0" / "model" / "card.json").read_text())
+    labels = pd.read_csv(source)["measured log solubility in mols per litre"]
+    assert card["label_stats"]["mean"][0] == pytest.approx(labels.mean(), abs=1.0)
+    test = pd.read_csv(run / "seed_0" / "predictions_test.csv")
+    name = "measured log solubility in mols per litre"
+    rmse = float(np.sqrt(((test[name] - test[f"{name}_pred"]) ** 2).mean()))
+    assert metrics["test"]["per_seed"][0] == pytest.approx(rmse, rel=1e-3)
+    assert (run / "seed_0" / "parity_test.png").is_file()
+    assert not (run / "seed_0" / "model" / "tokenizer").exists()  # no text branch, no tokenizer
+
+
+def test_classification_labels_must_be_binary(tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("smiles,y\nCCO,0\nCCN,1\nCCC,2\n")
+    with pytest.raises(InputError, match="row 2, column 'y': label 2 is not 0 or 1"):
+        finetune(source, tmp_path / "run", tiny_config(task_type="classification"))
+
+
+def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
+    """A pretrain-format directory (weights + model_config.json + tokenizer/) seeds the encoders."""
+    pytest.importorskip("lgmcl_dgl.pretrained")  # resolve_pretrained arrives with the pretrain branch
+    import torch
+    from safetensors.torch import load_file
+
+    from lgmcl_dgl.models.config import apply_overrides, load_preset
+    from lgmcl_dgl.models.io import save_model
+    from lgmcl_dgl.models.lgmcl import LGMCL
+    from lgmcl_dgl.text.tokenizer import train_tokenizer
+    from tiny_finetune import TINY_MODEL
+
+    pretrained = tmp_path / "pretrained"
+    tokenizer = train_tokenizer(["CCO c1ccccc1 CC(=O)O"] * 5, pretrained / "tokenizer", 300, 48)
+    config = load_preset("small", {**TINY_MODEL, "fingerprint_dim": 167, "text.vocab_size": len(tokenizer)})
+    torch.manual_seed(123)
+    save_model(pretrained, LGMCL(config, 0))
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], pretrained=str(pretrained),
+                                                         freeze_encoders=True, epochs=1))
+    before = load_file(str(pretrained / "model.safetensors"))
+    after = load_file(str(run / "seed_0" / "model" / "model.safetensors"))
+    encoders = [k for k in before if k.split(".")[0] in ("local", "global_", "text_encoder")]
+    assert encoders and all(torch.equal(before[k], after[k]) for k in encoders)
+    assert any(k.startswith("head.") for k in after)
+    card = json.loads((run / "seed_0" / "model" / "card.json").read_text())
+    assert card["model_config"]["fingerprint_dim"] == 1489 and card["extra"]["pretrained"] == str(pretrained)
+    tokens = json.loads((run / "seed_0" / "model" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(tokens) == len(tokenizer)  # the pretrained tokenizer, not one trained on the input
