@@ -68,6 +68,13 @@ def test_featurize_smiles_in_memory_matches_directory(edge_case_csv, tmp_path):
     assert [r.reason for r in results if not isinstance(r, MoleculeRecord)][0] == "empty SMILES"
 
 
+def test_parse_errors_keep_rdkit_words_after_dgllife_disables_its_logs():
+    import dgllife.model  # noqa: F401  (dgllife.data calls RDLogger.DisableLog("rdApp.*") on import)
+
+    [result] = featurize_smiles(["C1CC"], FeaturizeConfig(fingerprints=FAST))
+    assert "unclosed ring" in result.reason
+
+
 def test_cache_hit_and_settings_change(edge_case_csv, tmp_path):
     out = tmp_path / "out"
     config = FeaturizeConfig(fingerprints=FAST, shard_size=3, jobs=1, progress=False)
