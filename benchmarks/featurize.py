@@ -116,6 +116,14 @@ def cpu_parallelism(jobs: int) -> float:
     return round(serial / parallel, 2)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the pool workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _spin(n: int) -> int:
     total = 0
     for i in range(n):
@@ -136,20 +144,25 @@ def compare(n: int, jobs: int) -> dict:
     result = {"n": n, "jobs": jobs, "machine_before": machine(), "cpu_parallelism_available": cpu_parallelism(jobs)}
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_csv(smiles, Path(tmp))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         graphs, fingerprints = naive_loop(smiles)
-        naive_s = time.perf_counter() - start
-        seconds = {}
+        naive_s, naive_cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+        seconds, cpu = {}, {}
         for workers in (1, jobs):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             featurize(csv, Path(tmp) / f"jobs{workers}", FeaturizeConfig(jobs=workers, progress=False))
-            seconds[workers] = time.perf_counter() - start
+            seconds[workers], cpu[workers] = time.perf_counter() - start, cpu_seconds() - cpu_start
         result["identical"] = identical(graphs, fingerprints, Path(tmp) / f"jobs{jobs}")
         result["identical"]["jobs_1_files_equal_jobs_n"] = same_files(Path(tmp) / "jobs1", Path(tmp) / f"jobs{jobs}")
     result.update({"naive_seconds": round(naive_s, 2), "ours_seconds": round(seconds[jobs], 2),
                    "ours_1_job_seconds": round(seconds[1], 2), "naive_mol_per_s": round(n / naive_s, 1),
                    "ours_mol_per_s": round(n / seconds[jobs], 1), "ours_1_job_mol_per_s": round(n / seconds[1], 1),
                    "speedup": round(naive_s / seconds[jobs], 2), "speedup_1_job": round(naive_s / seconds[1], 2),
+                   # CPU time does not depend on how busy the machine is: the per-core efficiency gain
+                   "naive_cpu_ms_per_mol": round(1000 * naive_cpu / n, 2),
+                   "ours_cpu_ms_per_mol": round(1000 * cpu[jobs] / n, 2),
+                   "cpu_efficiency_ratio": round(naive_cpu / cpu[jobs], 2),
+                   "projected_352299_minutes_on_2_free_cores": round(cpu[jobs] / n * 352299 / 2 / 60, 1),
                    "cpu_parallelism_available_after": cpu_parallelism(jobs), "machine_after": machine()})
     return result
 
@@ -160,7 +173,7 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, dict[str, int]]:
     between the processes sharing them) and the largest single RSS."""
     import psutil
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(process.pid)
     peaks = {"rss_sum": 0, "pss_sum": 0, "rss_largest": 0}
@@ -175,6 +188,7 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, dict[str, int]]:
         time.sleep(0.2)
     if process.returncode:
         raise SystemExit(f"featurize failed: {process.stderr.read().decode()[-2000:]}")
+    peaks["cpu_seconds"] = cpu_seconds() - cpu_start
     return time.perf_counter() - start, peaks
 
 
@@ -190,6 +204,7 @@ def scaling(sizes: list[int], jobs: int, work_dir: Path, path: Path) -> list[dic
         manifest = json.loads((out / "manifest.json").read_text())
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         row = {"n": n, "jobs": jobs, "seconds": round(seconds, 1), "mol_per_s": round(n / seconds, 1),
+               "cpu_ms_per_mol": round(1000 * peaks.pop("cpu_seconds") / n, 2),
                **{f"peak_{name}_mb": round(value / 2**20) for name, value in peaks.items()},
                "n_valid": manifest["counts"]["n_valid"], "disk_mb": round(size / 2**20),
                "machine_before": before, "machine_after": machine()}
@@ -202,6 +217,28 @@ def scaling(sizes: list[int], jobs: int, work_dir: Path, path: Path) -> list[dic
 def save(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def write_markdown() -> None:
+    """benchmarks/results/featurize.md from whichever JSON results exist."""
+    lines = ["# featurize benchmark", ""]
+    compare_path, scaling_path = RESULTS / "featurize_compare.json", RESULTS / "featurize_scaling.json"
+    if compare_path.is_file():
+        c = json.loads(compare_path.read_text())
+        lines += [f"Naive loop vs `featurize` on {c['n']} MOSES molecules, identical output: {c['identical']['all']}; "
+                  f"load average {c['machine_before']['load_average'][0]} on {c['machine_before']['cpus']} CPUs, "
+                  f"CPU parallelism available to {c['jobs']} processes: {c['cpu_parallelism_available']}.", "",
+                  "| | naive | ours, 1 job | ours, %d jobs |" % c["jobs"], "| --- | --- | --- | --- |",
+                  f"| molecules/s (wall) | {c['naive_mol_per_s']} | {c['ours_1_job_mol_per_s']} | {c['ours_mol_per_s']} |",
+                  f"| speedup (wall) | 1 | {c['speedup_1_job']} | {c['speedup']} |",
+                  f"| CPU ms / molecule | {c['naive_cpu_ms_per_mol']} | | {c['ours_cpu_ms_per_mol']} |", ""]
+    if scaling_path.is_file():
+        lines += ["| N | jobs | seconds | mol/s | CPU ms/mol | peak PSS sum MB | peak RSS sum MB | disk MB | load avg |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in json.loads(scaling_path.read_text())["scaling"]:
+            lines.append(f"| {r['n']} | {r['jobs']} | {r['seconds']} | {r['mol_per_s']} | {r.get('cpu_ms_per_mol', '')} | "
+                         f"{r['peak_pss_sum_mb']} | {r['peak_rss_sum_mb']} | {r['disk_mb']} | {r['machine_before']['load_average'][0]} |")
+    (RESULTS / "featurize.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -220,6 +257,7 @@ def main() -> None:
         work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="lgmcl-featurize-bench-"))
         work_dir.mkdir(parents=True, exist_ok=True)
         scaling([int(s) for s in args.sizes.split(",")], args.jobs, work_dir, RESULTS / "featurize_scaling.json")
+    write_markdown()
 
 
 if __name__ == "__main__":

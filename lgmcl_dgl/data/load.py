@@ -186,12 +186,13 @@ def _rdkit_log() -> _RDKitMessages:
 
 def smiles_problem(smiles: str):
     """Parse one SMILES; return ``(mol, None)`` or ``(None, reason)`` with RDKit's own words."""
-    from rdkit import Chem
+    from rdkit import Chem, rdBase
 
     if not smiles:
         return None, "empty SMILES"
     log = _rdkit_log()
     log.messages.clear()
+    rdBase.EnableLog("rdApp.error")  # importing dgllife.data (e.g. via dgllife.model) disables RDKit's logs globally
     mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
         first = next((m for m in log.messages if "Parse Error" in m), None)

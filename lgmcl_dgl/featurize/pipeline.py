@@ -60,8 +60,8 @@ class FeaturizeConfig:
             raise ValueError("give --shard-index and --num-shards together")
         if self.num_shards is not None and not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard index {self.shard_index} is not in 0..{self.num_shards - 1}")
-        if self.merge and self.num_shards is not None:
-            raise ValueError("--merge joins the slices; run it without --shard-index/--num-shards")
+        if self.merge and (self.num_shards is not None or self.force):
+            raise ValueError("--merge joins the slices' shards; run it without --shard-index/--num-shards/--force")
 
     def settings(self) -> dict:
         """What the output depends on (the cache key, with the input's sha256)."""
@@ -100,6 +100,7 @@ def featurize_smiles(smiles: Sequence[str], config: FeaturizeConfig | None = Non
     ``MoleculeRecord`` to ``collate``; the ``InvalidRow`` ones say why a molecule was left out.
     """
     config = config or FeaturizeConfig()
+    smiles_problem("C")  # routes RDKit's log to data.load's collector: parse errors become reasons, not stderr noise
     rows = np.arange(len(smiles)) if rows is None else np.asarray(rows, dtype=np.int64)
     labels = np.zeros((len(smiles), 0), np.float32) if labels is None else np.asarray(labels, dtype=np.float32)
     return [featurize_molecule(s, int(r), y, config.atom_featurizer, config.fingerprints)
@@ -162,12 +163,6 @@ def _run_shard(task: _ShardTask) -> dict:
     return meta
 
 
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # one process per core; torch threads would only contend
-
-
 def _run_tasks(tasks: list[_ShardTask], jobs: int, progress: bool) -> Iterator[dict]:
     total = sum(len(t.smiles) for t in tasks)
     with tqdm(total=total, unit="mol", desc="featurize", disable=None if progress else True) as bar:
@@ -177,7 +172,7 @@ def _run_tasks(tasks: list[_ShardTask], jobs: int, progress: bool) -> Iterator[d
                 bar.update(meta["stop"] - meta["start"])
                 yield meta
             return
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks)), initializer=_worker_init) as pool:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
             for meta in pool.imap_unordered(_run_shard, tasks):
                 bar.update(meta["stop"] - meta["start"])
                 yield meta
@@ -214,14 +209,13 @@ def featurize(source: str | Path, out_dir: str | Path, config: FeaturizeConfig |
         raise ArtifactError(f"{out}: exists and is not a featurize directory; choose another output")
     manifest_path.unlink(missing_ok=True)  # from here on the directory is incomplete until the new manifest
     shards_dir = out / SHARDS_DIR
-    if config.force:
-        shutil.rmtree(shards_dir, ignore_errors=True)
     shards_dir.mkdir(parents=True, exist_ok=True)
 
     key = _settings_key(settings, inputs)
     n = len(table.smiles)
     plan = [(k, k * config.shard_size, min(n, (k + 1) * config.shard_size)) for k in range(math.ceil(n / config.shard_size))]
-    done = {k for k, _, _ in plan if (meta := read_shard_meta(shards_dir / _shard_name(k))) and meta.get("key") == key}
+    done = set() if config.force else {  # --force redoes this run's shards only, never another slice's
+        k for k, _, _ in plan if (meta := read_shard_meta(shards_dir / _shard_name(k))) and meta.get("key") == key}
     if config.merge:
         missing = [_shard_name(k) for k, _, _ in plan if k not in done]
         if missing:

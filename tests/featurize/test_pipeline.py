@@ -68,6 +68,13 @@ def test_featurize_smiles_in_memory_matches_directory(edge_case_csv, tmp_path):
     assert [r.reason for r in results if not isinstance(r, MoleculeRecord)][0] == "empty SMILES"
 
 
+def test_parse_errors_keep_rdkit_words_after_dgllife_disables_its_logs():
+    import dgllife.model  # noqa: F401  (dgllife.data calls RDLogger.DisableLog("rdApp.*") on import)
+
+    [result] = featurize_smiles(["C1CC"], FeaturizeConfig(fingerprints=FAST))
+    assert "unclosed ring" in result.reason
+
+
 def test_cache_hit_and_settings_change(edge_case_csv, tmp_path):
     out = tmp_path / "out"
     config = FeaturizeConfig(fingerprints=FAST, shard_size=3, jobs=1, progress=False)
@@ -129,6 +136,9 @@ def test_slices_then_merge_equal_a_straight_run(edge_case_csv, tmp_path):
     with pytest.raises(ArtifactError, match="cannot merge, 2 of 5 shards"):
         featurize(edge_case_csv, out, config(merge=True))
     featurize(edge_case_csv, out, config(shard_index=1, num_shards=2))
+    other_slice = (out / "shards" / "shard-000001" / "shard.json").stat().st_mtime_ns
+    featurize(edge_case_csv, out, config(shard_index=0, num_shards=2, force=True))  # redoes slice 0 only
+    assert (out / "shards" / "shard-000001" / "shard.json").stat().st_mtime_ns == other_slice
     featurize(edge_case_csv, out, config(merge=True))
     straight = featurize(edge_case_csv, tmp_path / "straight", config())
     assert directory_contents(out) == directory_contents(straight)
