@@ -2,12 +2,14 @@
 
 compare: the same molecules through (a) a naive single-process loop (dgllife smiles_to_bigraph +
 RDKit MACCS + scikit-fingerprints PubChem on the molecule with explicit H + RDKit ErG, one
-molecule at a time, as the reference does per batch) and (b) `featurize` with --jobs workers;
-checks every graph, feature and fingerprint is equal and prints molecules/s and the ratio.
+molecule at a time, as the reference does per batch) and (b) `featurize` with 1 and with --jobs
+workers; checks every graph, feature and fingerprint is equal and prints molecules/s and the ratios.
+It also measures how many cores' worth of CPU the machine actually gives --jobs processes (on a
+shared machine, other work takes cores), which bounds the parallel part of the speedup.
 scaling: `lgmcl featurize` as a subprocess on the first N SMILES of both MOSES files, with wall
 time and the peak resident memory of the whole process tree (sampled every 0.2 s).
 
-    PYTHONPATH=. python benchmarks/featurize.py compare --n 2000
+    PYTHONPATH=. python benchmarks/featurize.py compare --n 4000
     PYTHONPATH=. python benchmarks/featurize.py scaling --sizes 25000,100000,352299
 """
 
@@ -95,44 +97,85 @@ def identical(naive_graphs, naive_fps, out_dir: Path) -> dict:
     return {"all": all(checks.values()), **checks}
 
 
+def cpu_parallelism(jobs: int) -> float:
+    """How many cores' worth of CPU this machine gives `jobs` processes right now (ideal: `jobs`).
+
+    On a shared machine other users' work takes cores; this calibrates the parallel part of the speedup.
+    """
+    import multiprocessing
+
+    work = [4_000_000] * jobs
+    start = time.perf_counter()
+    for n in work:
+        _spin(n)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, work)
+        parallel = time.perf_counter() - start
+    return round(serial / parallel, 2)
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def same_files(a: Path, b: Path) -> bool:
+    files = sorted(p.relative_to(a) for p in (a / "shards").rglob("*") if p.is_file())
+    return files == sorted(p.relative_to(b) for p in (b / "shards").rglob("*") if p.is_file()) and all(
+        (a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
 def compare(n: int, jobs: int) -> dict:
     from lgmcl_dgl.featurize import FeaturizeConfig, featurize
 
     smiles = moses_smiles(n)
-    result = {"n": n, "jobs": jobs, "machine_before": machine()}
+    result = {"n": n, "jobs": jobs, "machine_before": machine(), "cpu_parallelism_available": cpu_parallelism(jobs)}
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_csv(smiles, Path(tmp))
         start = time.perf_counter()
         graphs, fingerprints = naive_loop(smiles)
         naive_s = time.perf_counter() - start
-        start = time.perf_counter()
-        out = featurize(csv, Path(tmp) / "out", FeaturizeConfig(jobs=jobs, progress=False))
-        ours_s = time.perf_counter() - start
-        result["identical"] = identical(graphs, fingerprints, out)
-    result.update({"naive_seconds": round(naive_s, 2), "ours_seconds": round(ours_s, 2),
-                   "naive_mol_per_s": round(n / naive_s, 1), "ours_mol_per_s": round(n / ours_s, 1),
-                   "speedup": round(naive_s / ours_s, 2), "machine_after": machine()})
+        seconds = {}
+        for workers in (1, jobs):
+            start = time.perf_counter()
+            featurize(csv, Path(tmp) / f"jobs{workers}", FeaturizeConfig(jobs=workers, progress=False))
+            seconds[workers] = time.perf_counter() - start
+        result["identical"] = identical(graphs, fingerprints, Path(tmp) / f"jobs{jobs}")
+        result["identical"]["jobs_1_files_equal_jobs_n"] = same_files(Path(tmp) / "jobs1", Path(tmp) / f"jobs{jobs}")
+    result.update({"naive_seconds": round(naive_s, 2), "ours_seconds": round(seconds[jobs], 2),
+                   "ours_1_job_seconds": round(seconds[1], 2), "naive_mol_per_s": round(n / naive_s, 1),
+                   "ours_mol_per_s": round(n / seconds[jobs], 1), "ours_1_job_mol_per_s": round(n / seconds[1], 1),
+                   "speedup": round(naive_s / seconds[jobs], 2), "speedup_1_job": round(naive_s / seconds[1], 2),
+                   "cpu_parallelism_available_after": cpu_parallelism(jobs), "machine_after": machine()})
     return result
 
 
-def run_measured(argv: list[str], env: dict) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS of the process tree and of its largest process (bytes)."""
+def run_measured(argv: list[str], env: dict) -> tuple[float, dict[str, int]]:
+    """Wall seconds and peak memory (bytes) of the process tree: the sum of RSS (counts pages that
+    forked workers share once per process, so an upper bound), the sum of PSS (shared pages split
+    between the processes sharing them) and the largest single RSS."""
     import psutil
 
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(process.pid)
-    peak_tree = peak_one = 0
+    peaks = {"rss_sum": 0, "pss_sum": 0, "rss_largest": 0}
     while process.poll() is None:
         try:
-            rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
+            memory = [p.memory_full_info() for p in [root, *root.children(recursive=True)]]
         except psutil.Error:
-            rss = [0]
-        peak_tree, peak_one = max(peak_tree, sum(rss)), max(peak_one, max(rss))
+            continue
+        peaks["rss_sum"] = max(peaks["rss_sum"], sum(m.rss for m in memory))
+        peaks["pss_sum"] = max(peaks["pss_sum"], sum(m.pss for m in memory))
+        peaks["rss_largest"] = max(peaks["rss_largest"], max(m.rss for m in memory))
         time.sleep(0.2)
     if process.returncode:
         raise SystemExit(f"featurize failed: {process.stderr.read().decode()[-2000:]}")
-    return time.perf_counter() - start, peak_tree, peak_one
+    return time.perf_counter() - start, peaks
 
 
 def scaling(sizes: list[int], jobs: int, work_dir: Path, path: Path) -> list[dict]:
@@ -142,12 +185,12 @@ def scaling(sizes: list[int], jobs: int, work_dir: Path, path: Path) -> list[dic
         csv = write_csv(moses_smiles(n), work_dir)
         out = work_dir / f"out_{n}"
         before = machine()
-        seconds, peak_tree, peak_one = run_measured(
+        seconds, peaks = run_measured(
             [sys.executable, "-m", "lgmcl_dgl", "featurize", str(csv), "-o", str(out), "--jobs", str(jobs), "--force"], env)
         manifest = json.loads((out / "manifest.json").read_text())
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         row = {"n": n, "jobs": jobs, "seconds": round(seconds, 1), "mol_per_s": round(n / seconds, 1),
-               "peak_rss_tree_mb": round(peak_tree / 2**20), "peak_rss_largest_process_mb": round(peak_one / 2**20),
+               **{f"peak_{name}_mb": round(value / 2**20) for name, value in peaks.items()},
                "n_valid": manifest["counts"]["n_valid"], "disk_mb": round(size / 2**20),
                "machine_before": before, "machine_after": machine()}
         print(json.dumps(row), flush=True)
@@ -164,7 +207,7 @@ def save(path: Path, obj: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["compare", "scaling"])
-    parser.add_argument("--n", type=int, default=2000, help="compare: molecules")
+    parser.add_argument("--n", type=int, default=4000, help="compare: molecules")
     parser.add_argument("--sizes", default="25000,100000,352299", help="scaling: comma-separated N")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work-dir", type=Path, default=None, help="scaling: where inputs and outputs go")

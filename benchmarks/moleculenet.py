@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from lgmcl_dgl.data import registry
 from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
@@ -78,8 +79,6 @@ def run_rf(table, split, task_type, seed, args, workdir):
 
 def run_chemprop(table, split, task_type, seed, args, workdir):
     """chemprop v2 (its own environment, ``--chemprop-python``) trained and tested on the same split."""
-    import pandas as pd
-
     if not args.chemprop_python:
         raise SkipCell("chemprop not run: pass --chemprop-python PATH (a Python with chemprop v2 installed)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -104,11 +103,38 @@ def run_chemprop(table, split, task_type, seed, args, workdir):
     return pd.read_csv(workdir / "pred.csv")[columns].to_numpy(dtype=float)
 
 
+def _lgmcl(pretrained: str | None, modalities: list[str] | None):
+    """LGM-CL through the real ``finetune`` API on the harness's split file."""
+
+    def run(table, split, task_type, seed, args, workdir):
+        from lgmcl_dgl.finetune import FinetuneConfig, finetune
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        split_file = split.save(workdir / "split.json", table)
+        config = FinetuneConfig(pretrained=pretrained, modalities=modalities, task_type=task_type,
+                                smiles_column=table.spec.smiles_column if table.spec else None,
+                                target_columns=table.task_names, split_file=str(split_file), seeds=[seed],
+                                epochs=args.epochs, patience=args.patience, preset=args.preset,
+                                progress=False, overwrite=True)
+        run_dir = finetune(table.source, workdir / "run", config)
+        frame = pd.read_csv(run_dir / f"seed_{seed}" / "predictions_test.csv")
+        by_row = frame.set_index("row")
+        return by_row.loc[table.rows[split.test], [f"{name}_pred" for name in table.task_names]].to_numpy(dtype=float)
+
+    return run
+
+
 class SkipCell(RuntimeError):
     """A method that cannot run here; the reason is printed and the cell left empty."""
 
 
-METHODS = {"rf": run_rf, "chemprop": run_chemprop}
+METHODS = {
+    "lgmcl_pretrained": _lgmcl("zinc-small", None),
+    "lgmcl_scratch": _lgmcl(None, None),
+    "attentivefp": _lgmcl(None, ["local"]),  # dgllife's AttentiveFP GNN + readout + head, nothing else
+    "rf": run_rf,
+    "chemprop": run_chemprop,
+}
 
 
 def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
@@ -173,9 +199,11 @@ def main(argv=None) -> None:
     parser.add_argument("--datasets", default=",".join(SHARED_FILES), help="registry names or CSV paths")
     parser.add_argument("--protocols", default="random,scaffold")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"any of {', '.join(METHODS)}")
     parser.add_argument("--rf-trees", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of the neural methods")
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--preset", default="small")
     parser.add_argument("--chemprop-python", default=None, help="Python of an environment with chemprop v2")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/moleculenet"))
     parser.add_argument("--quick", action="store_true", help="bbbp + esol, seed 0, 100 trees: a CI-sized check")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lgmcl_dgl.cli.options import run_api
-from lgmcl_dgl.text.backends import BACKENDS
+from lgmcl_dgl.text.backends import BACKENDS, BackendError
 
 # backend -> the options it takes (CLI names as keyword arguments of its config dataclass)
 _BACKEND_OPTIONS = {
@@ -28,11 +28,15 @@ _BACKEND_OPTIONS = {
                    "import: descriptions made elsewhere.")
 @click.option("--n-smiles", type=int, default=0, help="Randomised SMILES views per molecule.")
 @click.option("--seed", type=int, default=0, help="Seed of the SMILES views (and of hf sampling).")
-@click.option("--jobs", type=int, default=1, help="Processes for parsing, views and the rdkit backend.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for parsing, views and the rdkit backend (default: every usable core).")
 @click.option("--smiles-column", default=None,
               help="Column holding SMILES (default: the registry's, or a column named like 'smiles').")
-@click.option("--shard-index", type=int, default=0, help="Which contiguous block of rows this run describes.")
+@click.option("--shard-index", type=int, default=0,
+              help="Describe only contiguous block SHARD_INDEX of NUM_SHARDS (one task of a cluster array job); "
+                   "it goes to OUT/shards/.")
 @click.option("--num-shards", type=int, default=1, help="Number of blocks the rows are cut into.")
+@click.option("--merge", is_flag=True, help="Join the NUM_SHARDS finished blocks into OUT and write the manifest.")
 @click.option("--fallback", type=click.Choice(["rdkit"]), default=None,
               help="Describe molecules the backend failed on with the rdkit backend (flagged per record).")
 @click.option("--model", default=None, help="openai: the served model name; hf: a local directory or hub id.")
@@ -51,8 +55,10 @@ _BACKEND_OPTIONS = {
               help="import: CSV or JSONL keyed by id (1-based row), row (0-based) or smiles, with text.")
 @click.option("--overwrite", is_flag=True, help="Replace records made with other settings in OUT.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int, smiles_column: str | None,
-            shard_index: int, num_shards: int, fallback: str | None, overwrite: bool, quiet: bool, **options) -> None:
+def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None,
+            smiles_column: str | None,
+            shard_index: int, num_shards: int, merge: bool, fallback: str | None, overwrite: bool, quiet: bool,
+            **options) -> None:
     """Describe every molecule of INPUT (dataset name, CSV, SMILES file or featurize dir) into OUT.
 
     Rerunning with the same settings resumes where a killed run stopped.
@@ -66,8 +72,11 @@ def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, 
     backend_options = {k: v for k, v in options.items() if k in wanted and v is not None}
     config = run_api(AugmentConfig, backend=backend, n_smiles=n_smiles, seed=seed, jobs=jobs,
                      smiles_column=smiles_column, shard_index=shard_index, num_shards=num_shards, fallback=fallback,
-                     options=backend_options, overwrite=overwrite, progress=not quiet)
-    out = run_api(run_augment, source, out_dir, config)
+                     options=backend_options, merge=merge, overwrite=overwrite, progress=not quiet)
+    try:
+        out = run_api(run_augment, source, out_dir, config)
+    except BackendError as exc:
+        raise click.ClickException(f"{exc} (records written so far are kept; rerun to resume)") from exc
     manifest = Manifest.read(out)
     click.echo(f"{out}: {manifest.extra.get('summary', '')}")
     click.echo(json.dumps(manifest.counts))

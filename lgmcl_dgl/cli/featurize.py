@@ -18,7 +18,7 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
               help="attentivefp: dgllife's AttentiveFP atom/bond features (39/10 dims); "
                    "paper: the reference implementation's 57/15 dims.")
 @click.option("--fingerprints", default="maccs,pubchem,erg", help="Comma-separated, in this order of columns.")
-@click.option("--shard-size", type=click.IntRange(min=1), default=2000, help="Molecules per shard (the unit of resume).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=1000, help="Molecules per shard (the unit of resume).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
 @click.option("--shard-index", type=click.IntRange(min=0), default=None,
               help="Featurize only the shards k with k %% NUM_SHARDS == SHARD_INDEX (one task of a cluster array job).")

@@ -8,6 +8,7 @@ from lgmcl_dgl import __version__
 from lgmcl_dgl.cli.datasets import datasets
 from lgmcl_dgl.cli.featurize import featurize
 from lgmcl_dgl.cli.augment import augment
+from lgmcl_dgl.cli.pretrain import pretrain
 from lgmcl_dgl.cli.finetune import finetune
 from lgmcl_dgl.cli.evaluate import evaluate
 from lgmcl_dgl.cli.predict import predict
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(featurize)
 cli.add_command(augment)
+cli.add_command(pretrain)
 cli.add_command(finetune)
 cli.add_command(evaluate)
 cli.add_command(predict)

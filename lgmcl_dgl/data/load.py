@@ -7,6 +7,7 @@ Rows are numbered from 0 over data rows (the header is not a row); the same numb
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,7 @@ class _RDKitMessages(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.messages: list[str] = []
+        self.messages: deque[str] = deque(maxlen=100)  # bounded: warnings of valid molecules are never cleared
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage().split("] ", 1)[-1].strip())

@@ -96,7 +96,8 @@ class _Shard:
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
             names = ["node_feats", "atom_offsets", "bonds", "bond_feats", "bond_offsets", *self.fingerprint_names]
-            self._arrays = {n: np.load(self.path / f"{n}.npy", mmap_mode="r") for n in names}
+            # plain ndarray views of the maps: np.memmap's per-slice bookkeeping would cost more than the reads
+            self._arrays = {n: np.asarray(np.load(self.path / f"{n}.npy", mmap_mode="r")) for n in names}
         return self._arrays
 
     def fingerprints(self, i: int) -> np.ndarray:

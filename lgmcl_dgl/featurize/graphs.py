@@ -1,7 +1,11 @@
-"""Atom and bond featurizers: dgllife's AttentiveFP ones (default) and the reference's 57/15-dim ones.
+"""Atom and bond featurizers: dgllife's AttentiveFP features (default) and the reference's 57/15 dims.
 
-Every featurizer is a dgllife-style callable ``mol -> {field: tensor}`` with ``feat_size()``;
-bond featurizers give one row per bond direction (dgllife's order: u->v, v->u for each bond).
+Each featurizer fills a NumPy array straight from RDKit (``features(mol)``: one row per atom, or
+one row per bond), and is also a dgllife-style callable (``featurizer(mol) -> {field: tensor}``,
+bond rows repeated for both directions) with ``feat_size()``, so it plugs into dgllife's
+``smiles_to_bigraph``. ``AttentiveFPAtoms``/``AttentiveFPBonds`` give exactly what dgllife's
+``AttentiveFPAtomFeaturizer``/``AttentiveFPBondFeaturizer`` give (tests/featurize/test_graphs.py)
+at about 2.5x the speed, which matters at 352k molecules.
 """
 
 from __future__ import annotations
@@ -9,40 +13,25 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import torch
-from dgllife.utils import (
-    AttentiveFPAtomFeaturizer,
-    AttentiveFPBondFeaturizer,
-    atom_chiral_tag_one_hot,
-    atom_degree_one_hot,
-    atom_formal_charge,
-    atom_hybridization_one_hot,
-    atom_is_aromatic,
-    atom_is_in_ring,
-    atom_mass,
-    atom_num_radical_electrons,
-    atom_type_one_hot,
-    bond_is_conjugated,
-    bond_is_in_ring,
-    bond_stereo_one_hot,
-    bond_type_one_hot,
-    one_hot_encoding,
-)
 from rdkit import Chem
 
 ATOM_FIELD = "h"
 BOND_FIELD = "e"
 
-_PAPER_ELEMENTS = ["B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "As", "Se", "Br", "Te", "I", "At"]
-_PAPER_HYBRIDIZATIONS = [Chem.rdchem.HybridizationType.SP, Chem.rdchem.HybridizationType.SP2,
-                         Chem.rdchem.HybridizationType.SP3, Chem.rdchem.HybridizationType.SP3D,
-                         Chem.rdchem.HybridizationType.SP3D2]
-_PAPER_BOND_TYPES = [Chem.rdchem.BondType.SINGLE, Chem.rdchem.BondType.DOUBLE,
-                     Chem.rdchem.BondType.TRIPLE, Chem.rdchem.BondType.AROMATIC]
-_PAPER_BOND_STEREO = [Chem.rdchem.BondStereo.STEREONONE, Chem.rdchem.BondStereo.STEREOANY,
-                      Chem.rdchem.BondStereo.STEREOZ, Chem.rdchem.BondStereo.STEREOE,
-                      Chem.rdchem.BondStereo.STEREOCIS, Chem.rdchem.BondStereo.STEREOTRANS]
-# Pharmacophore flags of the reference: H-bond acceptor, donor, acidic group, basic group.
+_HYB = Chem.rdchem.HybridizationType
+_BOND = Chem.rdchem.BondType
+_STEREO = Chem.rdchem.BondStereo
+_DIR = Chem.rdchem.BondDir
+_IMPLICIT = Chem.ValenceType.IMPLICIT
+
+# dgllife's AttentiveFP / the reference's element list; anything else is the 16th slot, "other"
+_ELEMENTS = {s: i for i, s in enumerate(["B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "As", "Se", "Br", "Te", "I", "At"])}
+_HYBRIDIZATIONS = {h: i for i, h in enumerate([_HYB.SP, _HYB.SP2, _HYB.SP3, _HYB.SP3D, _HYB.SP3D2])}  # else slot 5
+_BOND_TYPES = {b: i for i, b in enumerate([_BOND.SINGLE, _BOND.DOUBLE, _BOND.TRIPLE, _BOND.AROMATIC])}
+_ATTENTIVEFP_STEREO = {s: i for i, s in enumerate([_STEREO.STEREONONE, _STEREO.STEREOANY, _STEREO.STEREOZ, _STEREO.STEREOE])}
+_PAPER_STEREO = {s: i for i, s in enumerate([_STEREO.STEREONONE, _STEREO.STEREOANY, _STEREO.STEREOZ, _STEREO.STEREOE,
+                                             _STEREO.STEREOCIS, _STEREO.STEREOTRANS])}
+# The reference's pharmacophore flags: H-bond acceptor, donor, acidic group, basic group.
 _PAPER_PHARMACOPHORE_SMARTS = (
     "[$([O,S;H1;v2;!$(*-*=[O,N,P,S])]),$([O,S;H0;v2]),$([O,S;-]),$([N;v3;!$(N-*=[O,N,P,S])]),"
     "n&H0&+0,$([o,s;+0;!$([o,s]:n);!$([o,s]:c:n)])]",
@@ -53,86 +42,182 @@ _PAPER_PHARMACOPHORE_SMARTS = (
 )
 
 
-class PaperAtomFeaturizer:
-    """The reference implementation's 57-dim atom vector (see docs/featurize.md for the layout).
-
-    element (15 + other) | degree 0-5 | formal charge | radical electrons | hybridisation (5 + other)
-    | aromatic | total H 0-4 (more counts as 4) | in ring | in ring of size 3,4,5,6 | chiral tag 0-3
-    | mass / 100 | implicit valence 0-6 | acceptor, donor, acidic, basic
-    """
+class _AtomFeaturizer:
+    size = 0
 
     def __init__(self, atom_data_field: str = ATOM_FIELD) -> None:
         self.atom_data_field = atom_data_field
-        self._patterns = [Chem.MolFromSmarts(s) for s in _PAPER_PHARMACOPHORE_SMARTS]
 
-    def feat_size(self) -> int:
-        return 57
+    def feat_size(self, feat_name: str | None = None) -> int:
+        return self.size
 
-    def __call__(self, mol: Chem.Mol) -> dict[str, torch.Tensor]:
-        flags = [{i for match in mol.GetSubstructMatches(p) for i in match} for p in self._patterns]
-        ring_info = mol.GetRingInfo()
-        rows = []
-        for atom in mol.GetAtoms():
-            index = atom.GetIdx()
-            rows.append(
-                atom_type_one_hot(atom, _PAPER_ELEMENTS, encode_unknown=True)
-                + atom_degree_one_hot(atom, list(range(6)))
-                + atom_formal_charge(atom)
-                + atom_num_radical_electrons(atom)
-                + atom_hybridization_one_hot(atom, _PAPER_HYBRIDIZATIONS, encode_unknown=True)
-                + atom_is_aromatic(atom)
-                + one_hot_encoding(min(atom.GetTotalNumHs(), 4), list(range(5)))
-                + atom_is_in_ring(atom)
-                + [ring_info.IsAtomInRingOfSize(index, size) for size in (3, 4, 5, 6)]
-                + atom_chiral_tag_one_hot(atom)
-                + atom_mass(atom)
-                + one_hot_encoding(atom.GetValence(Chem.ValenceType.IMPLICIT), list(range(7)))
-                + [index in found for found in flags]
-            )
-        return {self.atom_data_field: torch.tensor(np.asarray(rows, dtype=np.float32))}
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, mol: Chem.Mol) -> dict:
+        import torch
+
+        return {self.atom_data_field: torch.from_numpy(self.features(mol))}
 
 
-class PaperBondFeaturizer:
-    """The reference implementation's 15-dim bond vector, one row per bond direction.
-
-    no-bond flag (always 0 for a real bond) | single, double, triple, aromatic | bond direction
-    ENDUPRIGHT, ENDDOWNRIGHT | conjugated | in ring | stereo 0-5 (NONE, ANY, Z, E, CIS, TRANS)
-    """
+class _BondFeaturizer:
+    size = 0
 
     def __init__(self, bond_data_field: str = BOND_FIELD) -> None:
         self.bond_data_field = bond_data_field
 
-    def feat_size(self) -> int:
-        return 15
+    def feat_size(self, feat_name: str | None = None) -> int:
+        return self.size
 
-    def __call__(self, mol: Chem.Mol) -> dict[str, torch.Tensor]:
-        rows = []
-        for bond in mol.GetBonds():
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, mol: Chem.Mol) -> dict:
+        """Both directions of every bond, like dgllife; no key for a molecule without bonds, like dgllife."""
+        import torch
+
+        rows = self.features(mol)
+        return {self.bond_data_field: torch.from_numpy(np.repeat(rows, 2, axis=0))} if len(rows) else {}
+
+
+class AttentiveFPAtoms(_AtomFeaturizer):
+    """dgllife's AttentiveFP atom features (39): element 16 | degree 0-5 | formal charge | radical electrons
+    | hybridisation 6 | aromatic | total H 0-4 | chirality possible | CIP code R, S."""
+
+    size = 39
+
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        out = np.zeros((mol.GetNumAtoms(), self.size), dtype=np.float32)
+        for i, atom in enumerate(mol.GetAtoms()):
+            row = out[i]
+            row[_ELEMENTS.get(atom.GetSymbol(), 15)] = 1
+            degree = atom.GetDegree()
+            if degree < 6:
+                row[16 + degree] = 1
+            row[22] = atom.GetFormalCharge()
+            row[23] = atom.GetNumRadicalElectrons()
+            row[24 + _HYBRIDIZATIONS.get(atom.GetHybridization(), 5)] = 1
+            row[30] = atom.GetIsAromatic()
+            hydrogens = atom.GetTotalNumHs()
+            if hydrogens < 5:
+                row[31 + hydrogens] = 1
+            row[36] = atom.HasProp("_ChiralityPossible")
+            if atom.HasProp("_CIPCode"):
+                code = atom.GetProp("_CIPCode")
+                if code in ("R", "S"):
+                    row[37 if code == "R" else 38] = 1
+        return out
+
+
+class AttentiveFPBonds(_BondFeaturizer):
+    """dgllife's AttentiveFP bond features (10): single, double, triple, aromatic | conjugated | in ring
+    | stereo NONE, ANY, Z, E."""
+
+    size = 10
+
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        out = np.zeros((mol.GetNumBonds(), self.size), dtype=np.float32)
+        for i, bond in enumerate(mol.GetBonds()):
+            row = out[i]
+            kind = _BOND_TYPES.get(bond.GetBondType())
+            if kind is not None:
+                row[kind] = 1
+            row[4] = bond.GetIsConjugated()
+            row[5] = bond.IsInRing()
+            stereo = _ATTENTIVEFP_STEREO.get(bond.GetStereo())
+            if stereo is not None:
+                row[6 + stereo] = 1
+        return out
+
+
+class PaperAtoms(_AtomFeaturizer):
+    """The reference implementation's 57-dim atom vector.
+
+    element 16 (0-15) | degree 0-5 (16-21) | formal charge (22) | radical electrons (23) | hybridisation 6
+    (24-29) | aromatic (30) | total H 0-4, more counts as 4 (31-35) | in ring (36) | in ring of size
+    3, 4, 5, 6 (37-40) | chiral tag 0-3 (41-44) | mass / 100 (45) | implicit valence 0-6 (46-52)
+    | H-bond acceptor, donor, acidic, basic (53-56)
+    """
+
+    size = 57
+
+    def __init__(self, atom_data_field: str = ATOM_FIELD) -> None:
+        super().__init__(atom_data_field)
+        self._patterns = [Chem.MolFromSmarts(s) for s in _PAPER_PHARMACOPHORE_SMARTS]
+
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        out = np.zeros((mol.GetNumAtoms(), self.size), dtype=np.float32)
+        for flag, pattern in enumerate(self._patterns):
+            for match in mol.GetSubstructMatches(pattern):
+                out[list(match), 53 + flag] = 1
+        ring_info = mol.GetRingInfo()
+        for i, atom in enumerate(mol.GetAtoms()):
+            row = out[i]
+            row[_ELEMENTS.get(atom.GetSymbol(), 15)] = 1
+            degree = atom.GetDegree()
+            if degree < 6:
+                row[16 + degree] = 1
+            row[22] = atom.GetFormalCharge()
+            row[23] = atom.GetNumRadicalElectrons()
+            row[24 + _HYBRIDIZATIONS.get(atom.GetHybridization(), 5)] = 1
+            row[30] = atom.GetIsAromatic()
+            row[31 + min(atom.GetTotalNumHs(), 4)] = 1
+            row[36] = atom.IsInRing()
+            for slot, size in enumerate((3, 4, 5, 6)):
+                row[37 + slot] = ring_info.IsAtomInRingOfSize(i, size)
+            chiral = int(atom.GetChiralTag())
+            if chiral < 4:
+                row[41 + chiral] = 1
+            row[45] = atom.GetMass() * 0.01
+            valence = atom.GetValence(_IMPLICIT)
+            if valence < 7:
+                row[46 + valence] = 1
+        return out
+
+
+class PaperBonds(_BondFeaturizer):
+    """The reference implementation's 15-dim bond vector.
+
+    no-bond flag, 0 for a real bond (0) | single, double, triple, aromatic (1-4) | direction ENDUPRIGHT,
+    ENDDOWNRIGHT (5-6) | conjugated (7) | in ring (8) | stereo NONE, ANY, Z, E, CIS, TRANS (9-14)
+    """
+
+    size = 15
+
+    def features(self, mol: Chem.Mol) -> np.ndarray:
+        out = np.zeros((mol.GetNumBonds(), self.size), dtype=np.float32)
+        for i, bond in enumerate(mol.GetBonds()):
+            row = out[i]
+            kind = _BOND_TYPES.get(bond.GetBondType())
+            if kind is not None:
+                row[1 + kind] = 1
             direction = bond.GetBondDir()
-            row = ([False] + bond_type_one_hot(bond, _PAPER_BOND_TYPES)
-                   + [direction == Chem.rdchem.BondDir.ENDUPRIGHT, direction == Chem.rdchem.BondDir.ENDDOWNRIGHT]
-                   + bond_is_conjugated(bond) + bond_is_in_ring(bond)
-                   + bond_stereo_one_hot(bond, _PAPER_BOND_STEREO))
-            rows += [row, row]
-        return {self.bond_data_field: torch.tensor(np.asarray(rows, dtype=np.float32).reshape(-1, 15))}
+            row[5] = direction == _DIR.ENDUPRIGHT
+            row[6] = direction == _DIR.ENDDOWNRIGHT
+            row[7] = bond.GetIsConjugated()
+            row[8] = bond.IsInRing()
+            stereo = _PAPER_STEREO.get(bond.GetStereo())
+            if stereo is not None:
+                row[9 + stereo] = 1
+        return out
 
 
 ATOM_FEATURIZERS = ("attentivefp", "paper")
 
 
 @lru_cache(maxsize=None)
-def get_featurizers(name: str):
+def get_featurizers(name: str) -> tuple[_AtomFeaturizer, _BondFeaturizer]:
     """``(atom_featurizer, bond_featurizer)`` for a name in ``ATOM_FEATURIZERS``; built once per process."""
     if name == "attentivefp":
-        return AttentiveFPAtomFeaturizer(atom_data_field=ATOM_FIELD), AttentiveFPBondFeaturizer(bond_data_field=BOND_FIELD)
+        return AttentiveFPAtoms(), AttentiveFPBonds()
     if name == "paper":
-        return PaperAtomFeaturizer(), PaperBondFeaturizer()
+        return PaperAtoms(), PaperBonds()
     raise ValueError(f"unknown atom featurizer {name!r}; choose one of {', '.join(ATOM_FEATURIZERS)}")
 
 
 def feature_dims(name: str) -> tuple[int, int]:
     atoms, bonds = get_featurizers(name)
-    return atoms.feat_size(), bonds.feat_size()
+    return atoms.size, bonds.size
 
 
 def mol_graph_arrays(mol: Chem.Mol, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,11 +228,5 @@ def mol_graph_arrays(mol: Chem.Mol, name: str) -> tuple[np.ndarray, np.ndarray, 
     """
     atom_featurizer, bond_featurizer = get_featurizers(name)
     mol = Chem.RenumberAtoms(mol, list(Chem.CanonicalRankAtoms(mol)))
-    node_feats = atom_featurizer(mol)[ATOM_FIELD].numpy().astype(np.float32, copy=False)
-    n_bonds = mol.GetNumBonds()
-    bonds = np.asarray([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int32).reshape(n_bonds, 2)
-    if n_bonds:
-        bond_feats = bond_featurizer(mol)[BOND_FIELD].numpy()[::2].astype(np.float32)
-    else:
-        bond_feats = np.zeros((0, bond_featurizer.feat_size()), dtype=np.float32)
-    return node_feats, bonds, bond_feats
+    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int32).reshape(-1, 2)
+    return atom_featurizer.features(mol), bonds, bond_featurizer.features(mol)

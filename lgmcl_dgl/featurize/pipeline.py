@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_bytes, sha256_file
-from lgmcl_dgl.data.load import InvalidRow, read_table, smiles_problem, write_invalid_csv
+from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
@@ -42,7 +42,7 @@ class FeaturizeConfig:
     target_columns: list[str] | None = None
     atom_featurizer: str = "attentivefp"
     fingerprints: tuple[str, ...] = ("maccs", "pubchem", "erg")
-    shard_size: int = 2000
+    shard_size: int = 1000
     jobs: int | None = None  # worker processes; None = every core this process may use
     shard_index: int | None = None  # featurize only shards k with k % num_shards == shard_index
     num_shards: int | None = None
@@ -60,6 +60,8 @@ class FeaturizeConfig:
             raise ValueError("give --shard-index and --num-shards together")
         if self.num_shards is not None and not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard index {self.shard_index} is not in 0..{self.num_shards - 1}")
+        if self.merge and self.num_shards is not None:
+            raise ValueError("--merge joins the slices; run it without --shard-index/--num-shards")
 
     def settings(self) -> dict:
         """What the output depends on (the cache key, with the input's sha256)."""
@@ -75,10 +77,10 @@ def featurize_molecule(smiles: str, row: int, labels: np.ndarray, atom_featurize
     """Featurize one SMILES, or say why not; never raises for a bad molecule."""
     from rdkit import Chem
 
-    _, reason = smiles_problem(smiles)  # the same reasons as every other step's invalid rows
-    if reason is not None:
-        return InvalidRow(row, smiles, reason)
-    mol = Chem.MolFromSmiles(smiles)  # the default parse (stereo perceived, H removed), as dgllife's loaders do
+    mol = Chem.MolFromSmiles(smiles) if smiles else None  # the default parse (stereo perceived, H removed), as dgllife's
+    if mol is None or mol.GetNumAtoms() == 0:
+        _, reason = smiles_problem(smiles)  # the same reasons as every other step's invalid rows
+        return InvalidRow(row, smiles, reason or "RDKit cannot parse this SMILES")
     try:
         node_feats, bonds, bond_feats = mol_graph_arrays(mol, atom_featurizer)
         values = compute_fingerprints(mol, fingerprints)
@@ -249,6 +251,9 @@ def _write_manifest(out: Path, table, plan, settings: dict, inputs: dict, config
     if n_valid + len(invalid) != table.n_input:
         raise ArtifactError(f"{out}: shards hold {n_valid + len(invalid)} rows, the input has {table.n_input}")
     write_invalid_csv(out / INVALID_CSV, invalid)
+    if n_valid == 0:
+        raise InputError(f"{table.source}: none of {table.n_input} rows holds a valid molecule "
+                         f"(first problem: row {invalid[0].row}: {invalid[0].reason}); see {out / INVALID_CSV}")
     keep = {_shard_name(k) for k, _, _ in plan}
     for folder in shards_dir.iterdir():
         if folder.name not in keep:

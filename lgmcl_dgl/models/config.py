@@ -7,9 +7,10 @@ Dict / YAML keys equal the field names, except the global encoder's section, whi
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields
+import numbers
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -63,6 +64,7 @@ class TextConfig:
     heads: int = 4
     intermediate: int = 256
     max_length: int = 256
+    relative_attention: bool = True  # DeBERTa's disentangled attention; False: absolute positions, ~2x faster on CPU
     dropout: float = 0.1
     pad_token_id: int = 0
 
@@ -102,6 +104,8 @@ class ModelConfig:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if self.local.readout not in ("mean", "attentivefp"):
             raise ValueError(f"local.readout must be 'mean' or 'attentivefp', got {self.local.readout!r}")
+        if self.fusion == "attention" and self.embed_dim % self.head.fusion_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by head.fusion_heads {self.head.fusion_heads}")
         if self.global_.d_model % self.global_.heads:
             raise ValueError(f"global.d_model {self.global_.d_model} is not divisible by global.heads {self.global_.heads}")
         self.modalities = [m for m in MODALITIES if m in self.modalities]  # canonical order
@@ -129,11 +133,33 @@ class ModelConfig:
 
 
 def _check_keys(cls: type, data: dict[str, Any], prefix: str) -> None:
+    """Unknown keys and values of the wrong type are errors naming the key; ints pass as floats."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         shown = sorted(k.rstrip("_") for k in known)
         raise KeyError(f"unknown model config key(s) {[prefix + k for k in unknown]}; known under {prefix or 'top level'}: {shown}")
+    for name, hint in get_type_hints(cls).items():
+        if name in data and not is_dataclass(hint):
+            data[name] = _typed(data[name], hint, prefix + name.rstrip("_"))
+
+
+def _typed(value: Any, hint: Any, key: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"model config {key}: expected a list, got {value!r}")
+        return [_typed(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if args:  # X | None
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    numeric = {int: numbers.Integral, float: numbers.Real}.get(hint)  # numpy scalars count
+    if numeric is not None and isinstance(value, numeric) and not isinstance(value, bool):
+        return hint(value)
+    if numeric is not None or not isinstance(value, hint):
+        raise TypeError(f"model config {key}: expected {hint.__name__}, got {value!r}")
+    return value
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -151,6 +177,17 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
             target = target[part]
         target[leaf] = value
     return data
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["global.layers=3", "modalities=[local, text]"]`` -> dotted-key dict; values are read as YAML."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not KEY=VALUE (e.g. global.layers=3)")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
 
 
 def preset_names() -> list[str]:

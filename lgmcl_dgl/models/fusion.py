@@ -88,7 +88,7 @@ class MultimodalFusion(nn.Module):
 
         self.graph_pair = pair() if config.uses("local") and config.uses("global") else None
         self.text_pair = pair() if config.uses("text") else None
-        self.fingerprints = None
+        self.fingerprints = self.fingerprint_cross = self.fingerprint_only = None
         n_out = len(self.branches)
         if config.uses("fingerprints"):
             fp_dim = config.head.fingerprint_hidden[-1]

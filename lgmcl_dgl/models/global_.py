@@ -1,11 +1,12 @@
 """Global encoder: a Graph Transformer whose attention spans all atom pairs of each molecule.
 
-Atoms of a batched DGLGraph are laid out as a padded (molecules, atoms) tensor, so attention is
-one batched matmul and never crosses molecules; padding atoms are masked out as keys. Structure
+For attention, atoms of a batched DGLGraph are laid out as a padded (molecules, atoms) tensor, so
+it is one batched matmul and never crosses molecules; padding atoms are masked out as keys. The
+position-wise parts run on the real atoms only. Structure
 enters as an additive bias (Graphormer: a learned scalar per head for each shortest-path distance,
 plus a linear map of the bond features on bonded pairs) and/or MAT's mix of the attention weights
 with the row-normalised adjacency. benchmarks/models.py compares this dense layout with a DGL
-sparse-matrix version on CPU (dense was faster, see docs/models.md).
+sparse-matrix version and dgl.nn.GraphormerLayer on CPU (see docs/models.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 
 from lgmcl_dgl.models.config import GlobalConfig
 from lgmcl_dgl.models.local import edge_features
-from lgmcl_dgl.models.padding import AtomLayout, masked_mean
+from lgmcl_dgl.models.padding import AtomLayout
 
 
 def shortest_path_distances(adjacency: torch.Tensor, max_distance: int) -> torch.Tensor:
@@ -64,25 +65,30 @@ class GraphTransformerLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self,
-        atoms: torch.Tensor,
-        mask: torch.Tensor,
-        bias: torch.Tensor | None = None,
-        adjacency: torch.Tensor | None = None,
+        self, atoms: torch.Tensor, layout: AtomLayout, bias: torch.Tensor, adjacency: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """atoms (B, N, d); mask (B, N) real atoms; bias (B, H, N, N); adjacency (B, N, N) row-normalised."""
-        batch, n, width = atoms.shape
-        q, k, v = self.qkv(self.attn_norm(atoms)).view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
-        if bias is not None:
-            scores = scores + bias
-        scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
-        weights = self.lambda_att * torch.softmax(scores, dim=-1)
+        """atoms (V, d), the real atoms only: the position-wise parts (norms, projections, feed-forward)
+        skip padding, only the attention itself runs on the padded (B, N) layout. bias is additive to
+        the scores, (B, H or 1, N or 1, N) with -inf at padding keys (see `key_padding_bias`);
+        adjacency (B, N, N) row-normalised, used when lambda_adj != 0."""
+        batch, n = layout.mask.shape
+        width = atoms.shape[-1]
+        qkv = layout.pad(self.qkv(self.attn_norm(atoms)))
+        q, k, v = qkv.view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        scores = (q * self.head_dim**-0.5) @ k.transpose(-1, -2)
+        weights = torch.softmax(scores.add_(bias), dim=-1)  # in place: matmul's backward does not need its output
+        if self.lambda_att != 1.0:
+            weights = self.lambda_att * weights
         if self.lambda_adj and adjacency is not None:
             weights = weights + self.lambda_adj * adjacency[:, None]
-        mixed = (self.attn_dropout(weights) @ v).transpose(1, 2).reshape(batch, n, width)
+        mixed = layout.unpad((self.attn_dropout(weights) @ v).transpose(1, 2).reshape(batch, n, width))
         atoms = atoms + self.dropout(self.attn_out(mixed))
         return atoms + self.dropout(self.ffn(self.ffn_norm(atoms)))
+
+
+def key_padding_bias(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, N): 0 at real atoms, -inf at padding, so no atom attends to padding."""
+    return torch.zeros(mask.shape, device=mask.device).masked_fill(~mask, float("-inf"))[:, None, None, :]
 
 
 class GlobalEncoder(nn.Module):
@@ -99,8 +105,9 @@ class GlobalEncoder(nn.Module):
         self.norm = nn.LayerNorm(config.d_model)
         self.out = nn.Linear(config.d_model, out_dim)
 
-    def structure(self, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Attention bias (B, H, N, N) and row-normalised adjacency (B, N, N), shared by all layers."""
+    def structure(self, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention bias (B, H, N, N), or (B, 1, 1, N) without structure biases, including the
+        padding mask; row-normalised adjacency (B, N, N) for the MAT mix. Shared by all layers."""
         src, dst = graph.edges()
         batch, n = layout.mask.shape
         index = (layout.molecule[src], layout.position[src], layout.position[dst])
@@ -115,17 +122,17 @@ class GlobalEncoder(nn.Module):
             bonds = adjacency.new_zeros(batch, n, n, self.config.heads)
             bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
             bias = bonds if bias is None else bias + bonds
-        if bias is not None:
-            bias = bias.permute(0, 3, 1, 2)
+        padding = key_padding_bias(layout.mask)
+        bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
         normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0) if self.config.lambda_adj else None
         return bias, normalised
 
     def forward(self, graph: dgl.DGLGraph) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (atom states (V, out_dim), molecule vectors (B, out_dim))."""
         layout = AtomLayout.of(graph)
-        atoms = layout.pad(self.embed(graph.ndata["h"]))
+        atoms = self.embed(graph.ndata["h"])
         bias, adjacency = self.structure(graph, layout)
         for layer in self.layers:
-            atoms = layer(atoms, layout.mask, bias, adjacency)
+            atoms = layer(atoms, layout, bias, adjacency)
         atoms = self.out(self.norm(atoms))
-        return layout.unpad(atoms), masked_mean(atoms, layout.mask)
+        return atoms, dgl.ops.segment_reduce(graph.batch_num_nodes(), atoms, "mean")

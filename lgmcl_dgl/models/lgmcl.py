@@ -120,6 +120,24 @@ class LGMCL(nn.Module):
             raise ValueError("the fingerprints modality is on: pass fingerprints (B, %d)" % self.config.fingerprint_dim)
         return self.head(self.fusion(local, global_, smiles, description, fingerprints))
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part and in total (for logs, presets and benchmarks)."""
+
+        def count(module: nn.Module | None) -> int:
+            return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+        fingerprints = count(self.fusion.fingerprints) if self.fusion is not None else 0
+        parts = {
+            "local": count(self.local),
+            "global": count(self.global_),
+            "text": count(self.text_encoder) + count(self.description_encoder),
+            "projections": count(self.projections),
+            "fingerprint_network": fingerprints,
+            "fusion": count(self.fusion) - fingerprints,
+            "head": count(self.head),
+        }
+        return {**parts, "total": count(self)}
+
     def text_backbone_config(self) -> dict | None:
         """The text transformer's HF config, saved beside the weights so loading needs no download."""
         return self.text_encoder.backbone.config.to_dict() if self.text_encoder is not None else None

@@ -27,6 +27,12 @@ class AtomLayout:
         mask = torch.arange(n_max, device=device)[None, :] < counts[:, None]
         return cls(molecule, position, mask)
 
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor) -> "AtomLayout":
+        """The layout whose real positions are True in a (B, N) mask (molecules' atoms first)."""
+        molecule, position = mask.nonzero(as_tuple=True)
+        return cls(molecule, position, mask)
+
     def pad(self, atoms: torch.Tensor) -> torch.Tensor:
         """(V, ...) -> (B, N, ...) with zeros at padding."""
         dense = atoms.new_zeros(*self.mask.shape, *atoms.shape[1:])

@@ -11,7 +11,9 @@ from lgmcl_dgl.models.padding import masked_mean
 
 
 def deberta_config(config: TextConfig) -> DebertaV2Config:
-    """DeBERTa-v3-style settings (relative position attention, no absolute positions) at our sizes."""
+    """DeBERTa-v3-style settings (disentangled relative attention, no absolute positions) at our
+    sizes; with relative_attention off, absolute position embeddings instead."""
+    relative = config.relative_attention
     return DebertaV2Config(
         vocab_size=config.vocab_size,
         hidden_size=config.hidden,
@@ -21,12 +23,12 @@ def deberta_config(config: TextConfig) -> DebertaV2Config:
         max_position_embeddings=config.max_length,
         hidden_dropout_prob=config.dropout,
         attention_probs_dropout_prob=config.dropout,
-        relative_attention=True,
+        relative_attention=relative,
         position_buckets=min(256, config.max_length),
         max_relative_positions=-1,
-        pos_att_type=["p2c", "c2p"],
-        position_biased_input=False,
-        norm_rel_ebd="layer_norm",
+        pos_att_type=["p2c", "c2p"] if relative else None,
+        position_biased_input=not relative,
+        norm_rel_ebd="layer_norm" if relative else "none",
         share_att_key=True,
         pad_token_id=config.pad_token_id,
     )
@@ -55,5 +57,11 @@ class TextEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
+        settings = self.backbone.config
+        if getattr(settings, "position_biased_input", True) and input_ids.shape[1] > settings.max_position_embeddings:
+            raise ValueError(
+                f"texts of {input_ids.shape[1]} tokens exceed the text encoder's {settings.max_position_embeddings} positions; "
+                f"tokenize with truncation=True, max_length={settings.max_position_embeddings}"
+            )
         tokens = self.out(self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
         return tokens, masked_mean(tokens, attention_mask.bool())

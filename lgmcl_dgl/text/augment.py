@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, sha256_file
+from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
+                                      sha256_file)
 from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
@@ -35,9 +37,11 @@ RECORDS = "descriptions.jsonl"
 STATE = "augment_state.json"  # settings of an unfinished run, so a resume cannot mix settings
 FAILED = "failed.csv"
 INVALID = "invalid.csv"
+SLICES = "shards"  # --num-shards runs write complete augment dirs here; --merge joins them into OUT
 # options that change speed or where answers come from, not what they say: a resume may change them
-_RUNTIME_OPTIONS = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "batch_size", "device",
-                    "cache"}
+# (an imported file's sha256 is among the inputs, so its path is not needed either)
+_RUNTIME_OPTIONS = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "batch_size",
+                    "device", "cache", "descriptions"}
 
 
 @dataclass
@@ -47,12 +51,13 @@ class AugmentConfig:
     backend: str = "rdkit"
     n_smiles: int = 0  # randomised SMILES views per molecule
     seed: int = 0
-    jobs: int = 1  # processes for parsing, views and the rdkit backend
+    jobs: int | None = None  # processes for parsing, views and the rdkit backend; None = every usable core
     smiles_column: str | None = None
     shard_index: int = 0
     num_shards: int = 1
     fallback: str | None = None  # "rdkit": describe molecules the backend failed on with the rdkit backend
     options: dict[str, Any] = field(default_factory=dict)
+    merge: bool = False  # only join the slices of --num-shards runs into OUT; fail if any is unfinished
     overwrite: bool = False
     progress: bool = True
 
@@ -61,17 +66,41 @@ class AugmentConfig:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"--shard-index must be in [0, {self.num_shards}), got {self.shard_index}")
-        if self.n_smiles < 0 or self.jobs < 1:
+        if self.n_smiles < 0 or (self.jobs is not None and self.jobs < 1):
             raise ValueError("--n-smiles must be >= 0 and --jobs >= 1")
         if self.fallback not in (None, "rdkit"):
             raise ValueError(f"unknown fallback {self.fallback!r}; the only fallback is 'rdkit'")
+        self._backend_settings()  # bad backend options fail here, before any work
 
     def identity(self) -> dict[str, Any]:
-        """The settings that change the records (not speed, progress or where the cache is)."""
-        options = {k: str(v) for k, v in sorted(self.options.items()) if k not in _RUNTIME_OPTIONS}
-        return {"backend": self.backend, "n_smiles": self.n_smiles, "seed": self.seed,
+        """The settings that change the records (not speed, progress, where the server or cache is)."""
+        return {"backend": self.backend, "text_version": _text_version(self.backend), "n_smiles": self.n_smiles,
+                "seed": self.seed,
                 "smiles_column": self.smiles_column, "shard_index": self.shard_index,
-                "num_shards": self.num_shards, "fallback": self.fallback, "options": options}
+                "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings()}
+
+    def _backend_settings(self) -> dict[str, Any]:
+        """Backend options with their defaults filled in, so the API and the CLI agree on a cache hit."""
+        settings = dict(self.options)
+        if self.backend in ("openai", "hf"):
+            from lgmcl_dgl.text.backends.hf import HFConfig
+            from lgmcl_dgl.text.backends.openai import OpenAIConfig
+
+            config_class = OpenAIConfig if self.backend == "openai" else HFConfig
+            unknown = set(self.options) - {f.name for f in fields(config_class)}
+            if unknown:
+                raise ValueError(f"--backend {self.backend} takes no option(s) {sorted(unknown)}")
+            settings = asdict(config_class(**self.options))
+        return {k: v for k, v in sorted(settings.items()) if k not in _RUNTIME_OPTIONS}
+
+
+def _text_version(backend: str) -> str:
+    """What else decides the text: the rdkit backend's version and RDKit's, or the LLM prompt's version."""
+    from lgmcl_dgl.text.backends import PROMPT_VERSION
+
+    if backend == "rdkit":
+        return f"{rdkit_backend.PROMPT_VERSION}/{rdkit_backend.MODEL}"
+    return PROMPT_VERSION if backend in ("openai", "hf") else "as-given"
 
 
 @dataclass
@@ -139,12 +168,13 @@ def _prepared(todo: list[tuple[int, str]], config: AugmentConfig) -> Iterator[Pr
     preparation costs nothing beside an LLM call.
     """
     settings = {"with_rdkit": config.backend == "rdkit", "n_views": config.n_smiles, "seed": config.seed}
-    if config.jobs == 1 or config.backend != "rdkit" or len(todo) < 64:
+    jobs = config.jobs or len(os.sched_getaffinity(0))
+    if jobs == 1 or config.backend != "rdkit" or len(todo) < 64:
         _init_worker(settings)
         yield from map(_prepare_task, todo)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(config.jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
         yield from pool.imap(_prepare_task, todo, chunksize=32)
 
 
@@ -160,14 +190,21 @@ def _read_input(source: str | Path, config: AugmentConfig) -> tuple[list[int], l
     return [int(r) for r in table.rows], table.smiles, table.source
 
 
+def _slice_dir(out: Path, index: int, num_shards: int) -> Path:
+    return out / SLICES / f"{index:05d}-of-{num_shards:05d}"
+
+
 def _shard(n: int, config: AugmentConfig) -> np.ndarray:
     """Positions of this shard: contiguous blocks, so shard outputs concatenate in row order."""
     return np.array_split(np.arange(n), config.num_shards)[config.shard_index]
 
 
-def read_records(path: Path, *, repair: bool = False) -> dict[int, dict[str, Any]]:
-    """Records of a JSONL file keyed by row. With ``repair``, a torn last line (a killed run) is cut off."""
-    records: dict[int, dict[str, Any]] = {}
+def read_records(path: Path, *, repair: bool = False, rows_only: bool = False) -> dict[int, dict[str, Any] | None]:
+    """Records of a JSONL file keyed by row. With ``repair``, a torn last line (a killed run) is cut off.
+
+    ``rows_only`` keeps no record bodies (resuming a run of millions needs only which rows are done).
+    """
+    records: dict[int, dict[str, Any] | None] = {}
     if not path.is_file():
         return records
     good_end = 0
@@ -181,7 +218,7 @@ def read_records(path: Path, *, repair: bool = False) -> dict[int, dict[str, Any
                 if repair and handle.read(1) == b"":
                     break  # the last line was being written when the run stopped
                 raise ArtifactError(f"{path}: line {number} is not a JSON record") from None
-            records.setdefault(int(record["row"]), record)
+            records.setdefault(int(record["row"]), None if rows_only else record)
             good_end += len(line)
     if repair and good_end != path.stat().st_size:
         with open(path, "r+b") as handle:
@@ -222,6 +259,11 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
         if not descriptions.is_file():
             raise InputError(f"--backend import needs --descriptions FILE; {str(descriptions)!r} is not a file")
         inputs[f"descriptions:{descriptions.name}"] = sha256_file(descriptions)
+    if config.merge:
+        return _merge(out, config, len(rows), inputs)
+    if config.num_shards > 1:
+        out = _slice_dir(out, config.shard_index, config.num_shards)
+        out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).is_file():
         manifest = Manifest.read(out, KIND)
         if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed"):
@@ -238,7 +280,7 @@ def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: lis
          inputs: dict[str, str]) -> Path:
     _start(out, config, inputs)
     positions = _shard(len(rows), config)
-    done = read_records(out / RECORDS, repair=True)
+    done = read_records(out / RECORDS, repair=True, rows_only=True)
     todo = [(rows[p], smiles[p]) for p in positions if rows[p] not in done]
     model = rdkit_backend.MODEL if backend is None else backend.model
     prompt_version = rdkit_backend.PROMPT_VERSION if backend is None else backend.prompt_version
@@ -270,7 +312,8 @@ def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: lis
     invalid.sort(key=lambda r: r.row)
     n_records = _sort_records(out / RECORDS)
     write_invalid_csv(out / INVALID, invalid)
-    atomic_write_text(out / FAILED, pd.DataFrame(sorted(failed), columns=["row", "smiles", "reason"]).to_csv(index=False))
+    failed_frame = pd.DataFrame(sorted(failed), columns=["row", "smiles", "reason"])
+    atomic_write_text(out / FAILED, failed_frame.to_csv(index=False))
     counts = {"input": len(rows), "shard": len(positions), "described": n_records, "invalid": len(invalid),
               "failed": len(failed), "fallback": report.fallback, "resumed": len(done)}
     extra = {"model": model, "prompt_version": prompt_version, "report": report.as_dict(),
@@ -323,25 +366,56 @@ def _sort_records(path: Path) -> int:
     return len(rows)
 
 
+def _merge(out: Path, config: AugmentConfig, n_input: int, inputs: dict[str, str]) -> Path:
+    """Join the finished slices into OUT as if one unsharded run had written it (same manifest config)."""
+    whole = replace(config, shard_index=0, num_shards=1, merge=False)
+    if (out / MANIFEST).is_file() and Manifest.read(out, KIND).matches(whole.identity(), inputs):
+        return out
+    slices = [_slice_dir(out, i, config.num_shards) for i in range(config.num_shards)]
+    manifests = []
+    for index, folder in enumerate(slices):
+        expected = replace(config, shard_index=index, merge=False).identity()
+        if not (folder / MANIFEST).is_file():
+            raise ArtifactError(f"{folder}: slice {index} of {config.num_shards} is not finished; run it with "
+                                f"--shard-index {index} --num-shards {config.num_shards}, then --merge")
+        manifest = Manifest.read(folder, KIND)
+        if not manifest.matches(expected, inputs):
+            raise ArtifactError(f"{folder}: slice {index} was made from other inputs or settings")
+        manifests.append(manifest)
+    _start(out, whole, inputs)
+    tmp = out / f".{RECORDS}.merging"
+    with open(tmp, "wb") as target:
+        for folder in slices:
+            with open(folder / RECORDS, "rb") as source:
+                shutil.copyfileobj(source, target)
+        target.flush()
+        os.fsync(target.fileno())
+    os.replace(tmp, out / RECORDS)
+    for name in (INVALID, FAILED):
+        frames = [pd.read_csv(folder / name, dtype={"smiles": str, "reason": str}, keep_default_na=False)
+                  for folder in slices]
+        atomic_write_text(out / name, pd.concat(frames).to_csv(index=False))
+    counts = {k: sum(m.counts.get(k, 0) for m in manifests) for k in ("shard", "described", "invalid", "failed",
+                                                                      "fallback", "resumed")}
+    counts["input"] = n_input
+    extra = {"model": manifests[0].extra["model"], "prompt_version": manifests[0].extra["prompt_version"],
+             "slices": [m.extra.get("summary") for m in manifests],
+             "summary": f"{counts['described']} described, {counts['failed']} failed, merged from "
+                        f"{config.num_shards} slices"}
+    Manifest(KIND, whole.identity(), inputs, counts, extra).write(out)
+    (out / STATE).unlink(missing_ok=True)
+    return out
+
+
 def load_descriptions(path: str | Path) -> dict[int, DescriptionRecord]:
-    """Records of a finished augment dir, a directory of finished shard dirs, or a records file; keyed by row."""
+    """Records of a finished augment dir (or of its records file), keyed by row."""
     path = Path(path)
-    if path.is_file():
-        files = [path]
-    elif (path / MANIFEST).is_file():
+    if path.is_dir():
+        if not (path / MANIFEST).is_file():
+            unmerged = (path / SLICES).is_dir()
+            hint = "; its slices are not merged (lgmcl augment ... --num-shards N --merge)" if unmerged else ""
+            raise ArtifactError(f"{path}: not a finished augment directory (no {MANIFEST}){hint}")
         Manifest.read(path, KIND)
-        files = [path / RECORDS]
-    else:
-        shards = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
-        if not shards:
-            raise ArtifactError(f"{path}: not a finished augment directory (no {MANIFEST}) and holds no shard dirs")
-        for shard in shards:
-            Manifest.read(shard, KIND)
-        files = [s / RECORDS for s in shards]
-    records: dict[int, DescriptionRecord] = {}
-    for file in files:
-        for row, record in read_records(file).items():
-            if row in records:
-                raise ArtifactError(f"{file}: row {row} is also described in another shard")
-            records[row] = DescriptionRecord(**{k: record[k] for k in DescriptionRecord.__dataclass_fields__})
-    return records
+        path = path / RECORDS
+    return {row: DescriptionRecord(**{k: record[k] for k in DescriptionRecord.__dataclass_fields__})
+            for row, record in read_records(path).items()}

@@ -107,6 +107,10 @@ class _State:
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     finished: str | None = None  # set by early stopping: a resumed run does not train on
+    epoch_sums: dict[str, float] = field(default_factory=dict)  # the current epoch so far (its log row)
+    epoch_steps: int = 0
+    epoch_molecules: int = 0
+    epoch_seconds: float = 0.0
 
 
 class EpochBatches:
@@ -215,6 +219,8 @@ class _Trainer:
     def _run_epoch(self, bar, started: float) -> str | None:
         """Train the rest of the current epoch; returns why training must stop, or None to go on."""
         cfg, state = self.config, self.state
+        if hasattr(self.dataset, "set_epoch"):  # per-epoch augmentation, derived from (seed, epoch, index)
+            self.dataset.set_epoch(state.epoch)
         local = self.batches.local_batches(state.epoch)
         sizes = [len(b) for b in self.batches.global_batches(state.epoch)]
         loader = DataLoader(self.dataset, batch_sampler=local[state.batch_in_epoch:], collate_fn=self.collate,
@@ -222,10 +228,9 @@ class _Trainer:
                             generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG untouched
         self.model.train()
         group_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-        epoch_sums: dict[str, float] = defaultdict(float)
-        epoch_steps = 0
-        epoch_start, epoch_molecules = time.monotonic(), 0
+        epoch_start = time.monotonic() - state.epoch_seconds
         tick, tick_molecules = time.monotonic(), 0
+        stop = None
         for index, batch in enumerate(loader, state.batch_in_epoch):
             group_start = index - index % cfg.grad_accum
             group_len = min(cfg.grad_accum, len(local) - group_start)
@@ -243,44 +248,48 @@ class _Trainer:
             state.step += 1
             state.batch_in_epoch = index + 1
             state.molecules_seen += sum(sizes[group_start:index + 1])
-            epoch_molecules += sum(sizes[group_start:index + 1])
-            metrics = {key: value for key, value in group_sums.items()}
+            state.epoch_molecules += sum(sizes[group_start:index + 1])
+            names = list(group_sums)
+            values = distributed.all_reduce_mean(torch.stack([group_sums[k] for k in names])).tolist()
+            reduced = dict(zip(names, values))
             group_sums.clear()
+            for key, value in reduced.items():
+                state.epoch_sums[key] = state.epoch_sums.get(key, 0.0) + value
+            state.epoch_steps += 1
             bar.update(1)
             stop = self._should_stop(started)
             if stop or state.step % cfg.log_every == 0 or state.batch_in_epoch == len(local):
                 now = time.monotonic()
-                reduced = {k: float(distributed.all_reduce_mean(v)) for k, v in metrics.items()}
                 rate = tick_molecules / max(now - tick, 1e-9)
                 tick, tick_molecules = now, 0
-                for key, value in reduced.items():
-                    epoch_sums[key] += value
-                epoch_steps += 1
                 self.logger.log_step({"step": state.step, "epoch": state.epoch,
                                       "lr": self.scheduler.get_last_lr()[0],
                                       **reduced, "mol_per_s": rate,
                                       "elapsed_s": state.train_seconds + now - started})
                 bar.set_postfix(loss=f"{reduced['loss']:.4f}", mol_s=f"{rate:.0f}")
+            state.epoch_seconds = time.monotonic() - epoch_start
+            if stop and state.batch_in_epoch == len(local):
+                break  # the epoch is complete: close it (log, evaluate) before stopping
             if stop or state.step % cfg.checkpoint_every == 0:
                 self._checkpoint(started)
             if stop:
                 return stop
         seconds = time.monotonic() - epoch_start
         row = {"epoch": state.epoch, "step": state.step,
-               **{k: v / max(epoch_steps, 1) for k, v in epoch_sums.items()},
-               "mol_per_s": epoch_molecules / max(seconds, 1e-9),
+               **{k: v / max(state.epoch_steps, 1) for k, v in state.epoch_sums.items()},
+               "mol_per_s": state.epoch_molecules / max(seconds, 1e-9),
                "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds}
-        stop = None
         if self.evaluate is not None:
             row.update(self._evaluate())
-            stop = self._early_stop(row)
+            stop = self._early_stop(row) or stop
         state.history.append(row)
         self.logger.log_epoch(row)
         if self.dist.is_main:
             bar.write("epoch {epoch}: ".format(**row) + ", ".join(
                 f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float)))
         state.epoch += 1
-        state.batch_in_epoch = 0
+        state.batch_in_epoch = state.epoch_steps = state.epoch_molecules = 0
+        state.epoch_sums, state.epoch_seconds = {}, 0.0
         self._checkpoint(started)
         return stop
 

@@ -3,31 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
-
-class _GatherWithGradient(torch.autograd.Function):
-    """all_gather whose backward returns to each process the summed gradient of its own slice, so
-    the loss every process computes against the gathered batch trains every process's encoder."""
-
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
-        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, tensor.contiguous())
-        ctx.rows = tensor.shape[0]
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous()
-        dist.all_reduce(grad)
-        start = dist.get_rank() * ctx.rows
-        return grad[start : start + ctx.rows]
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+from lgmcl_dgl.train.distributed import all_gather_with_grad, rank, world_size
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1, gather: bool = True) -> torch.Tensor:
@@ -42,9 +20,9 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1, gather: 
         raise ValueError(f"nt_xent needs two (B, d) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     rows = a.shape[0]
-    if gather and _distributed():
-        all_a, all_b = _GatherWithGradient.apply(a), _GatherWithGradient.apply(b)
-        offset = dist.get_rank() * rows
+    if gather and world_size() > 1:
+        all_a, all_b = all_gather_with_grad(a), all_gather_with_grad(b)
+        offset = rank() * rows
     else:
         all_a, all_b, offset = a, b, 0
     total = all_a.shape[0]
@@ -55,6 +33,17 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1, gather: 
     positive_index = torch.cat([own + total, own])
     logits = logits.masked_fill(F.one_hot(self_index, 2 * total).bool(), float("-inf"))
     return F.cross_entropy(logits, positive_index)
+
+
+PRETRAIN_PAIRS = (("local", "global"), ("smiles", "description"), ("global", "description"))
+
+
+def pretrain_losses(
+    views: dict[str, torch.Tensor], temperature: float = 0.1, pairs: tuple[tuple[str, str], ...] = PRETRAIN_PAIRS
+) -> dict[str, torch.Tensor]:
+    """The joint objective: NT-Xent per pair of views present in `views` (from LGMCL.pretrain_views):
+    graph-graph, text-text and graph-text by default. Keys are "a-b"; sum them for the total."""
+    return {f"{a}-{b}": nt_xent(views[a], views[b], temperature) for a, b in pairs if a in views and b in views}
 
 
 def masked_bce(

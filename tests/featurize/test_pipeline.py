@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
-from lgmcl_dgl.data.load import load_molecules
+from lgmcl_dgl.data.load import InputError, load_molecules
 from lgmcl_dgl.featurize import FeaturizeConfig, FeaturizedDataset, featurize, featurize_smiles
 from lgmcl_dgl.featurize.dataset import MoleculeRecord
 
@@ -139,6 +139,13 @@ def test_bad_settings_and_output(tmp_path, edge_case_csv):
         FeaturizeConfig(fingerprints=("maccs", "ecfp"))
     with pytest.raises(ValueError, match="together"):
         FeaturizeConfig(shard_index=1)
+    with pytest.raises(ValueError, match="without --shard-index"):
+        FeaturizeConfig(shard_index=0, num_shards=2, merge=True)
+    bad = tmp_path / "bad.smi"
+    bad.write_text("C1CC\nnot_smiles\n")
+    with pytest.raises(InputError, match="none of 2 rows holds a valid molecule"):
+        featurize(bad, tmp_path / "bad", FeaturizeConfig(fingerprints=FAST, progress=False))
+    assert (tmp_path / "bad" / "invalid.csv").is_file() and not (tmp_path / "bad" / "manifest.json").exists()
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
     with pytest.raises(ArtifactError, match="not a featurize directory"):

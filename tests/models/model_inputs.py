@@ -9,7 +9,7 @@ import torch
 from dgllife.utils import AttentiveFPAtomFeaturizer, AttentiveFPBondFeaturizer, mol_to_bigraph
 from rdkit import Chem
 
-from lgmcl_dgl.models.config import ModelConfig, load_preset
+from lgmcl_dgl.models.config import ModelConfig, apply_overrides, load_preset
 from lgmcl_dgl.text.tokenizer import train_tokenizer
 
 ATOMS = AttentiveFPAtomFeaturizer("h")
@@ -39,7 +39,7 @@ def tiny_config(**overrides) -> ModelConfig:
         "text": {"vocab_size": 200, "hidden": 16, "layers": 1, "heads": 2, "intermediate": 32, "max_length": 64},
         "head": {"fingerprint_hidden": [32, 16], "task_hidden": 16, "fusion_heads": 2},
     }
-    return load_preset("small", {**base, **overrides})
+    return load_preset("small", apply_overrides(base, overrides))
 
 
 def make_tokenizer(out_dir):

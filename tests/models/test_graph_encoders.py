@@ -9,7 +9,7 @@ import torch
 from model_inputs import SMILES, batch_of, graph_of, tiny_config
 from rdkit import Chem
 
-from lgmcl_dgl.models.global_ import GlobalEncoder, GraphTransformerLayer, shortest_path_distances
+from lgmcl_dgl.models.global_ import GlobalEncoder, GraphTransformerLayer, key_padding_bias, shortest_path_distances
 from lgmcl_dgl.models.lgmcl import LGMCL
 from lgmcl_dgl.models.padding import AtomLayout
 
@@ -92,9 +92,10 @@ def test_layer_matches_dgl_graphormer_layer():
     bias = torch.randn(3, 5, 5, 2)
     with torch.no_grad():
         expected = theirs(atoms, bias, attn_mask=~mask[:, None, :].expand(3, 5, 5))
-        got = ours(atoms, mask, bias.permute(0, 3, 1, 2))
-    assert got.shape == expected.shape == (3, 5, 16)
-    torch.testing.assert_close(got[mask], expected[mask], rtol=1e-5, atol=1e-5)
+        layout = AtomLayout.from_mask(mask)
+        got = ours(atoms[mask], layout, bias.permute(0, 3, 1, 2) + key_padding_bias(mask))
+    assert got.shape == (int(mask.sum()), 16) and expected.shape == (3, 5, 16)
+    torch.testing.assert_close(got, expected[mask], rtol=1e-5, atol=1e-5)
 
 
 def test_structure_bias_changes_attention():

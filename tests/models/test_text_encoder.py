@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from model_inputs import encode, make_tokenizer, tiny_config
 from transformers import DebertaV2Config, DebertaV2Model
@@ -11,10 +12,11 @@ from lgmcl_dgl.models.lgmcl import LGMCL
 TEXTS = ["CCO", "A small polar molecule with one hydroxyl group and an aromatic ring bearing an amide."]
 
 
-def test_padding_tokens_do_not_change_text_embeddings(tmp_path):
+@pytest.mark.parametrize("relative_attention", [False, True])
+def test_padding_tokens_do_not_change_text_embeddings(tmp_path, relative_attention):
     torch.manual_seed(0)
     tokenizer = make_tokenizer(tmp_path)
-    model = LGMCL(tiny_config()).eval()
+    model = LGMCL(tiny_config(text={"relative_attention": relative_attention})).eval()
     ids, mask = encode(tokenizer, TEXTS)
     assert (mask[0] == 0).any()  # the short text really is padded
     with torch.no_grad():
@@ -53,3 +55,10 @@ def test_one_shared_encoder_or_two():
         assert not torch.allclose(separate.encode_text(ids, mask, "smiles"), separate.encode_text(ids, mask, "description"))
         shared.eval()
         torch.testing.assert_close(shared.encode_text(ids, mask, "smiles"), shared.encode_text(ids, mask, "description"))
+
+
+def test_too_long_texts_are_a_clear_error():
+    model = LGMCL(tiny_config(text={"relative_attention": False, "max_length": 8}))
+    ids = torch.randint(5, 100, (1, 9))
+    with pytest.raises(ValueError, match="max_length=8"):
+        model.encode_text(ids, torch.ones_like(ids))

@@ -38,18 +38,21 @@ def good_answer(smiles: str) -> str:
 class ChatServer:
     """An OpenAI-compatible ``/v1/chat/completions`` server whose answer per request is scripted.
 
-    ``behaviour(smiles, attempt)`` returns ``("ok", None)``, ``("status", code)``, ``("content", text)``
-    or ``("sleep", seconds)`` (then answers well). ``attempt`` counts from 1 per SMILES.
+    ``behaviour(smiles, attempt)`` returns ``("ok", None)``, ``("status", code)``, ``("content", text)``,
+    ``("sleep", seconds)`` (then answers well) or ``("retry-after", seconds)`` (a 429 with that header).
+    ``attempt`` counts from 1 per SMILES; ``times`` holds each request's arrival time per SMILES.
     """
 
     def __init__(self, behaviour: Callable[[str, int], tuple[str, object]] | None = None, port: int = 0):
         self.behaviour = behaviour or (lambda smiles, attempt: ("ok", None))
         self.attempts: Counter = Counter()
+        self.times: dict[str, list[float]] = {}
         self.authorization: list[str | None] = []
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go in two writes; no 40 ms delayed-ACK stall
             def log_message(self, *args) -> None:
                 pass
 
@@ -61,11 +64,14 @@ class ChatServer:
                 smiles = _SMILES.search(body["messages"][-1]["content"]).group(1)
                 with server.lock:
                     server.attempts[smiles] += 1
+                    server.times.setdefault(smiles, []).append(time.monotonic())
                     attempt = server.attempts[smiles]
                     server.authorization.append(self.headers.get("Authorization"))
                 kind, value = server.behaviour(smiles, attempt)
-                if kind == "status":
-                    self._send(int(value), {"error": {"message": "scripted"}})
+                if kind in ("status", "retry-after"):
+                    headers = {"Retry-After": str(value)} if kind == "retry-after" else {}
+                    code = 429 if kind == "retry-after" else int(value)
+                    self._send(code, {"error": {"message": "scripted"}}, headers)
                     return
                 if kind == "sleep":
                     time.sleep(float(value))
@@ -74,10 +80,12 @@ class ChatServer:
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                               "finish_reason": "stop"}]})
 
-            def _send(self, code: int, payload: dict) -> None:
+            def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(code)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

@@ -67,13 +67,23 @@ def test_other_settings_need_overwrite(bbbp_slice, tmp_path):
     assert all(len(r.smiles_views) == 2 for r in load_descriptions(out).values())
 
 
-def test_shards_cover_every_row_once(bbbp_slice, tmp_path):
-    full = load_descriptions(augment(bbbp_slice, tmp_path / "full", AugmentConfig(n_smiles=1, progress=False)))
-    for index in range(3):
-        augment(bbbp_slice, tmp_path / "shards" / f"shard-{index}",
-                AugmentConfig(n_smiles=1, shard_index=index, num_shards=3, progress=False))
-    merged = load_descriptions(tmp_path / "shards")
-    assert merged == full
+def test_slices_merge_into_what_one_run_writes(bbbp_slice, tmp_path):
+    whole = augment(bbbp_slice, tmp_path / "whole", AugmentConfig(n_smiles=1, progress=False))
+    out = tmp_path / "sliced"
+    for index in (2, 0):
+        augment(bbbp_slice, out, AugmentConfig(n_smiles=1, shard_index=index, num_shards=3, progress=False))
+    with pytest.raises(ArtifactError, match="slice 1 of 3 is not finished"):
+        augment(bbbp_slice, out, AugmentConfig(n_smiles=1, num_shards=3, merge=True, progress=False))
+    with pytest.raises(ArtifactError, match="not merged"):
+        load_descriptions(out)
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=1, shard_index=1, num_shards=3, progress=False))
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=1, num_shards=3, merge=True, progress=False))
+    assert (out / RECORDS).read_bytes() == (whole / RECORDS).read_bytes()
+    assert (out / "invalid.csv").read_text() == (whole / "invalid.csv").read_text()
+    merged, single = Manifest.read(out), Manifest.read(whole)
+    assert merged.config == single.config and merged.counts["described"] == single.counts["described"] == 38
+    # the merged dir is a cache hit for the unsharded settings
+    assert augment(bbbp_slice, out, AugmentConfig(n_smiles=1, progress=False)) == out
 
 
 def test_unfinished_directory_is_not_loaded(bbbp_slice, tmp_path):
@@ -94,3 +104,15 @@ def test_cli_augment(bbbp_slice, tmp_path):
     assert bad.exit_code != 0 and "missing.csv" in bad.output
     bad = CliRunner().invoke(cli, ["augment", str(bbbp_slice), "-o", str(tmp_path / "x"), "--backend", "openai"])
     assert bad.exit_code != 0 and "--model" in bad.output
+
+
+@pytest.mark.slow  # featurize imports DGL and dgllife: ~20 s on a loaded machine
+def test_featurize_directory_as_input(bbbp_slice, tmp_path):
+    from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
+
+    features = featurize(bbbp_slice, tmp_path / "features", FeaturizeConfig(fingerprints=("maccs",), jobs=1,
+                                                                            progress=False))
+    from_features = load_descriptions(augment(features, tmp_path / "aug", AugmentConfig(progress=False)))
+    from_csv = load_descriptions(augment(bbbp_slice, tmp_path / "csv", AugmentConfig(progress=False)))
+    assert sorted(from_features) == sorted(from_csv)
+    assert all(from_features[r].description == from_csv[r].description for r in from_csv)

@@ -82,6 +82,21 @@ def test_kill_9_then_resume_matches_a_straight_run(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_stopping_on_an_epoch_boundary_closes_the_epoch_and_resume_keeps_epoch_rows(tmp_path):
+    def epochs(out):
+        with open(out / "epoch_log.csv", newline="") as handle:
+            return [(r["epoch"], r["step"], r["loss"], r["loss_l1"]) for r in csv.DictReader(handle)]
+
+    same = {"epochs": 3, "schedule": "constant"}  # max_steps then leaves the learning rates alone
+    run_tiny(tmp_path / "straight", **same)
+    run_tiny(tmp_path / "split", max_steps=6, **same)  # 6 steps per epoch: stops exactly at an epoch end
+    assert len(epochs(tmp_path / "split")) == 1
+    run_tiny(tmp_path / "split", max_steps=9, **same)  # stops mid-epoch: the partial epoch's sums are saved
+    run_tiny(tmp_path / "split", **same)
+    assert epochs(tmp_path / "split") == epochs(tmp_path / "straight")
+    assert curve(tmp_path / "split") == curve(tmp_path / "straight")
+
+
 def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
     common = {"epochs": 2, "lr": 1e-2, "log_every": 1, "progress": False, "seed": 1, "clip_norm": None}
     big, small = make_model(0.0), make_model(0.0)

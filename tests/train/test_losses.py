@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from lgmcl_dgl.train.losses import masked_bce, masked_mse, nt_xent
+from lgmcl_dgl.train.losses import masked_bce, masked_mse, nt_xent, pretrain_losses
 
 
 def test_nt_xent_equals_a_hand_computed_value():
@@ -35,6 +35,15 @@ def test_nt_xent_is_lower_for_matching_pairs():
     torch.manual_seed(0)
     a = torch.randn(8, 4)
     assert nt_xent(a, a + 0.01 * torch.randn(8, 4)) < nt_xent(a, torch.randn(8, 4))
+
+
+def test_pretrain_losses_cover_the_pairs_present():
+    torch.manual_seed(0)
+    views = {name: torch.randn(4, 3) for name in ("local", "global", "smiles", "description")}
+    losses = pretrain_losses(views, temperature=0.2)
+    assert set(losses) == {"local-global", "smiles-description", "global-description"}
+    assert losses["local-global"].item() == pytest.approx(nt_xent(views["local"], views["global"], 0.2).item())
+    assert set(pretrain_losses({k: views[k] for k in ("local", "global")})) == {"local-global"}
 
 
 def _free_port() -> int:

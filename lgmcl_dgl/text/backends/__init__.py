@@ -59,15 +59,16 @@ class Report:
     retried: int = 0
     failed: int = 0
     fallback: int = 0
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)  # backend failures, including those the fallback filled
 
     def add(self, outcome: Outcome) -> None:
         self.cached += outcome.cached
         self.retried += outcome.retries > 0
         self.fallback += outcome.fallback
+        if outcome.error is not None:  # failed at the backend, whether or not the fallback filled in
+            self.reasons[outcome.error] += 1
         if outcome.description is None:
             self.failed += 1
-            self.reasons[outcome.error or "unknown"] += 1
         else:
             self.ok += 1
 
@@ -79,7 +80,7 @@ class Report:
         text = (f"{self.ok} described ({self.cached} from cache, {self.fallback} by rdkit fallback), "
                 f"{self.retried} needed retries, {self.failed} failed")
         if self.reasons:
-            text += ": " + "; ".join(f"{n} x {reason}" for reason, n in self.reasons.most_common(5))
+            text += "; backend failures: " + "; ".join(f"{n} x {r}" for r, n in self.reasons.most_common(5))
         return text
 
 

@@ -34,6 +34,18 @@ _FATAL_HTTP = {401, 403, 404}  # wrong key, wrong URL or unknown model: every mo
 class TransientError(RuntimeError):
     """Worth another try: rate limit, server error, timeout, dropped connection, malformed answer."""
 
+    def __init__(self, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked for (Retry-After), 0 if it did not
+
+
+def _retry_after(headers) -> float:
+    """A Retry-After header in seconds (the HTTP-date form is rare from LLM servers and ignored), capped at 60."""
+    try:
+        return min(max(float(headers.get("Retry-After", 0)), 0.0), 60.0)
+    except (TypeError, ValueError):
+        return 0.0
+
 
 class MoleculeError(RuntimeError):
     """This molecule's request was refused (e.g. HTTP 400); retrying will not help."""
@@ -99,8 +111,12 @@ class OpenAIBackend:
 
     def _describe(self, molecule: "PreparedMolecule") -> Outcome:
         attempts = 0
-        retrying = Retrying(stop=stop_after_attempt(self.config.max_retries + 1),
-                            wait=wait_exponential_jitter(initial=self.config.backoff, max=60),
+        backoff = wait_exponential_jitter(initial=self.config.backoff, max=60, jitter=self.config.backoff)
+
+        def wait(state) -> float:  # the backoff, or longer when the server said how long
+            return max(backoff(state), getattr(state.outcome.exception(), "retry_after", 0.0))
+
+        retrying = Retrying(stop=stop_after_attempt(self.config.max_retries + 1), wait=wait,
                             retry=retry_if_exception_type(TransientError), reraise=True)
         try:
             for attempt in retrying:
@@ -124,7 +140,7 @@ class OpenAIBackend:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code == 429 or exc.code >= 500:
-                raise TransientError(f"HTTP {exc.code}") from None
+                raise TransientError(f"HTTP {exc.code}", _retry_after(exc.headers)) from None
             if exc.code in _FATAL_HTTP:
                 raise BackendError(f"{self.url}: HTTP {exc.code} {exc.reason} (check --base-url, --model and "
                                    f"${self.config.api_key_env})") from None

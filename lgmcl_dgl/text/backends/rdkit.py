@@ -16,7 +16,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v1"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v3"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -140,12 +140,17 @@ def _count(mol: Chem.Mol, smarts: str) -> int:
     return len(mol.GetSubstructMatches(_pattern(smarts), uniquify=True, maxMatches=100))
 
 
+def _round(value: float) -> float:
+    """Two decimals, stable against last-bit noise from the atom order (1.92499999 vs 1.92500001)."""
+    return round(round(value, 6), 2)
+
+
 def prompt_descriptors(mol: Chem.Mol) -> dict[str, float | int]:
     """The 8 descriptors the paper's prompt gives the LLM, rounded as they are shown."""
     return {
-        "molecular_weight": round(Descriptors.MolWt(mol), 2),
-        "logp": round(Crippen.MolLogP(mol), 2),
-        "tpsa": round(rdMolDescriptors.CalcTPSA(mol), 2),
+        "molecular_weight": _round(Descriptors.MolWt(mol)),
+        "logp": _round(Crippen.MolLogP(mol)),
+        "tpsa": _round(rdMolDescriptors.CalcTPSA(mol)),
         "h_bond_donors": rdMolDescriptors.CalcNumHBD(mol),
         "h_bond_acceptors": rdMolDescriptors.CalcNumHBA(mol),
         "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds(mol),
@@ -154,11 +159,19 @@ def prompt_descriptors(mol: Chem.Mol) -> dict[str, float | int]:
     }
 
 
-def _bin(value: float, edges: tuple[float, ...], names: tuple[str, ...]) -> str:
-    for edge, name in zip(edges, names):
-        if value < edge:
-            return name
-    return names[-1]
+# (edges, names): a value below edges[i] falls in names[i]; the text names the band it fell in
+SIZE_BANDS = ((300, 500), ("small", "medium", "large"))  # molecular weight, Da
+LIPOPHILICITY_BANDS = ((1, 3, 5), ("hydrophilic", "moderate", "lipophilic", "highly lipophilic"))  # Crippen logP
+POLARITY_BANDS = ((40, 90, 140), ("low", "moderate", "high", "very high"))  # TPSA, A^2
+FLEXIBILITY_BANDS = ((4, 8, 11), ("rigid", "moderately flexible", "flexible", "highly flexible"))  # rotatable bonds
+
+
+def _band(value: float, bands: tuple[tuple[float, ...], tuple[str, ...]]) -> tuple[str, str]:
+    """The bin's name and its range in words, e.g. ``("moderate", "1-3")``."""
+    edges, names = bands
+    i = next((k for k, edge in enumerate(edges) if value < edge), len(edges))
+    band = f"< {edges[0]}" if i == 0 else f">= {edges[-1]}" if i == len(edges) else f"{edges[i - 1]}-{edges[i]}"
+    return names[i], band
 
 
 def functional_groups(mol: Chem.Mol) -> dict[str, int]:
@@ -223,7 +236,7 @@ def _ring_systems(mol: Chem.Mol) -> list[set[int]]:
 
 
 def _substitution(mol: Chem.Mol) -> str:
-    """Substituents on each six-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
+    """Substituents on each 6-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
     parts = []
     for ring in mol.GetRingInfo().AtomRings():
         if len(ring) != 6 or not all(mol.GetAtomWithIdx(i).GetIsAromatic() for i in ring):
@@ -242,7 +255,8 @@ def _substitution(mol: Chem.Mol) -> str:
         else:
             text = "unsubstituted" if n == 0 else "monosubstituted" if n == 1 else f"{n} substituents"
         parts.append(text + (", fused" if fused else ""))
-    text = ("6-membered aromatic rings: " + "; ".join(parts)) if parts else "no 6-membered aromatic ring"
+    # sorted: the text must not depend on the atom order of the input SMILES
+    text = ("6-membered aromatic rings: " + "; ".join(sorted(parts))) if parts else "no 6-membered aromatic ring"
     halogens = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() in ("F", "Cl", "Br", "I"))
     hetero = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in ("C", "H"))
     text += "; halogens: " + (", ".join(f"{n} {s}" for s, n in sorted(halogens.items())) if halogens else "none")
@@ -251,19 +265,22 @@ def _substitution(mol: Chem.Mol) -> str:
 
 
 def _stereo(mol: Chem.Mol) -> str:
-    centres = Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
+    bond_labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z",
+                   Chem.BondStereo.STEREOTRANS: "trans", Chem.BondStereo.STEREOCIS: "cis"}
+    double = Counter(bond_labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in bond_labels)
+    # on a copy: the non-legacy search re-perceives the caller's double bonds as cis/trans (not E/Z)
+    centres = Chem.FindMolChiralCenters(Chem.Mol(mol), includeUnassigned=True, useLegacyImplementation=False)
     assigned = [label for _, label in centres if label in ("R", "S")]
     parts = []
     if centres:
+        labels = ", ".join(f"{n} {label}" for label, n in sorted(Counter(assigned).items()))
         parts.append(f"{_plural(len(centres), 'stereocentre')} ({len(assigned)} specified"
-                     + (f": {', '.join(assigned)}" if assigned else "") + f", {len(centres) - len(assigned)} unspecified)")
+                     + (f": {labels}" if assigned else "") + f"; {len(centres) - len(assigned)} unspecified)")
     else:
         parts.append("no stereocentres")
-    labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOTRANS: "E",
-              Chem.BondStereo.STEREOZ: "Z", Chem.BondStereo.STEREOCIS: "Z"}
-    double = [labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in labels]
     if double:
-        parts.append(f"{_plural(len(double), 'stereo-defined double bond')} ({', '.join(double)})")
+        parts.append(f"{_plural(sum(double.values()), 'stereo-defined double bond')} "
+                     f"({', '.join(f'{n} {label}' for label, n in sorted(double.items()))})")
     else:
         parts.append("no specified double-bond stereochemistry")
     return "; ".join(parts)
@@ -275,8 +292,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     heavy = mol.GetNumHeavyAtoms()
     groups = functional_groups(mol)
     rings = ring_types(mol)
-    ring_info = mol.GetRingInfo()
-    n_rings = ring_info.NumRings()
+    sssr = Chem.GetSSSR(mol)  # its size is the cyclomatic number: unlike the symmetrised set, order-independent
+    n_rings = len(sssr)
     n_aliphatic = n_rings - d["aromatic_rings"]
     n_hetero_aromatic = rdMolDescriptors.CalcNumAromaticHeterocycles(mol)
     systems = _ring_systems(mol)
@@ -284,16 +301,17 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     negative, positive, charged, weak = charge_at_ph7(mol)
 
     if n_rings:
-        scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+        # without stereo: the stereochemistry field has it, and scaffold stereo SMILES can depend on atom order
+        scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol), isomericSmiles=False)
         core = f"Murcko scaffold {scaffold}" + (f" ({_counted(rings)})" if rings else "")
     else:
         core = "acyclic, no ring scaffold"
     core += f"; formula {rdMolDescriptors.CalcMolFormula(mol)}, {heavy} heavy atoms"
 
-    size = _bin(d["molecular_weight"], (300, 500), ("small", "medium", "large"))
-    lipo = _bin(d["logp"], (1, 3, 5), ("hydrophilic", "moderate", "lipophilic", "highly lipophilic"))
-    polar = _bin(d["tpsa"], (40, 90, 140), ("low", "moderate", "high", "very high"))
-    flex = _bin(d["rotatable_bonds"], (4, 8, 11), ("rigid", "moderately flexible", "flexible", "highly flexible"))
+    size, size_band = _band(d["molecular_weight"], SIZE_BANDS)
+    lipo, lipo_band = _band(d["logp"], LIPOPHILICITY_BANDS)
+    polar, polar_band = _band(d["tpsa"], POLARITY_BANDS)
+    flex, flex_band = _band(d["rotatable_bonds"], FLEXIBILITY_BANDS)
     state = ("zwitterionic" if negative and positive else "anionic" if negative
              else "cationic" if positive else "neutral")
     net = positive - negative
@@ -308,7 +326,7 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
                      f"{n_hetero_aromatic} heteroaromatic, {n_aliphatic} aliphatic) in "
                      f"{_plural(len(systems), 'ring system')}") if n_rings else "no rings"
     if systems:
-        sizes = sorted(Counter(len(r) for r in ring_info.AtomRings()).items())
+        sizes = sorted(Counter(len(r) for r in sssr).items())
         aromatic_desc += "; ring sizes " + ", ".join(f"{n} x {s}-membered" for s, n in sizes)
         largest = max(len(s) for s in systems)
         if largest > 6:
@@ -323,23 +341,19 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
     if state != "neutral":
         notes.append("Groups ionised at physiological pH raise solubility and lower passive permeability.")
     if d["aromatic_rings"] >= 3:
-        notes.append(f"With {d['aromatic_rings']} aromatic rings (3 or more) the molecule is flat and aromatic-rich, "
-                     "which tends to lower solubility.")
+        notes.append("With 3 or more aromatic rings it is flat and aromatic-rich, which tends to lower solubility.")
     elif fsp3 >= 0.5:
-        notes.append(f"Fraction of sp3 carbons {fsp3:.2f} (0.5 or more) indicates a three-dimensional, saturated "
-                     "structure.")
+        notes.append("A fraction of sp3 carbons of 0.5 or more makes it three-dimensional and saturated.")
 
     return {
         "basic_identity": {"core_scaffold": core},
         "physicochemical_profile": {
-            "size": f"{size}, MW {d['molecular_weight']:.1f} Da (small < 300 < medium < 500 < large)",
-            "lipophilicity": f"{lipo}, Crippen logP {d['logp']:.2f} "
-                             "(hydrophilic < 1 < moderate < 3 < lipophilic < 5 < highly lipophilic)",
-            "polarity": f"{polar}, TPSA {d['tpsa']:.1f} A^2 (low < 40 < moderate < 90 < high < 140 < very high)",
+            "size": f"{size} (MW {d['molecular_weight']:.1f} Da, band {size_band})",
+            "lipophilicity": f"{lipo} (Crippen logP {d['logp']:.2f}, band {lipo_band})",
+            "polarity": f"{polar} (TPSA {d['tpsa']:.1f} A^2, band {polar_band})",
             "hydrogen_bonding": f"{_plural(d['h_bond_donors'], 'donor')} and "
-                                f"{_plural(d['h_bond_acceptors'], 'acceptor')} (Lipinski counts)",
-            "flexibility": f"{flex}, {_plural(d['rotatable_bonds'], 'rotatable bond')} "
-                           f"(rigid <= 3 < moderate <= 7 < flexible <= 10 < highly flexible); "
+                                f"{_plural(d['h_bond_acceptors'], 'acceptor')}",
+            "flexibility": f"{flex} ({_plural(d['rotatable_bonds'], 'rotatable bond')}, band {flex_band}); "
                            f"fraction sp3 carbons {fsp3:.2f}",
             "charge_state": charge,
         },
@@ -358,10 +372,10 @@ def _rule_of_five(d: dict[str, Any]) -> str:
                                      ("HBD > 5", d["h_bond_donors"] > 5), ("HBA > 10", d["h_bond_acceptors"] > 10))
               if bad]
     if not broken:
-        return "Within Lipinski's rule of five (MW <= 500, logP <= 5, HBD <= 5, HBA <= 10)."
-    return f"Breaks {len(broken)} of Lipinski's rule-of-five limits ({', '.join(broken)})."
+        return "Passes Lipinski's rule of five."
+    return f"Breaks Lipinski's rule of five: {', '.join(broken)}."
 
 
 def _veber(d: dict[str, Any]) -> str:
     ok = d["rotatable_bonds"] <= 10 and d["tpsa"] <= 140
-    return ("Within" if ok else "Outside") + " Veber's limits (rotatable bonds <= 10, TPSA <= 140)."
+    return ("Passes" if ok else "Fails") + " Veber's limits (rotatable bonds <= 10, TPSA <= 140)."

@@ -1,0 +1,253 @@
+"""Model parts: parameter counts of the presets, CPU forward+backward time per batch of 64 BBBP
+molecules for each part, and the global encoder's dense padded attention against a DGL sparse
+version and dgl.nn.GraphormerLayer.
+
+    python benchmarks/models.py                    # small preset timings, both presets' counts
+    python benchmarks/models.py --presets small paper --batches 2
+
+Graphs and fingerprints come from lgmcl_dgl.featurize (AttentiveFP features), as in fine-tuning.
+Texts: BBBP SMILES and stand-in descriptions of about 1,100 characters (the paper's length, built
+from RDKit descriptors), tokenized by a tokenizer trained here. Writes models.json + models.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dgl
+import dgl.sparse as dglsp
+import torch
+from rdkit import Chem
+from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
+from torch import nn
+
+from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
+from lgmcl_dgl.data.load import load_molecules
+from lgmcl_dgl.featurize.dataset import collate
+from lgmcl_dgl.featurize.graphs import feature_dims
+from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
+from lgmcl_dgl.models.config import load_preset
+from lgmcl_dgl.models.global_ import GraphTransformerLayer
+from lgmcl_dgl.models.fusion import Tokens
+from lgmcl_dgl.models.lgmcl import LGMCL
+from lgmcl_dgl.models.padding import AtomLayout
+from lgmcl_dgl.text.tokenizer import train_tokenizer
+from lgmcl_dgl.train.losses import masked_bce, nt_xent
+
+BATCH = 64
+
+
+def stand_in_description(smiles: str) -> str:
+    mol = Chem.MolFromSmiles(smiles)
+    facts = (
+        f"The molecule has a molecular weight of {Descriptors.MolWt(mol):.1f} Da, a Crippen logP of {Crippen.MolLogP(mol):.2f} "
+        f"and a topological polar surface area of {rdMolDescriptors.CalcTPSA(mol):.1f} square angstroms. It carries "
+        f"{Lipinski.NumHDonors(mol)} hydrogen-bond donors, {Lipinski.NumHAcceptors(mol)} acceptors, "
+        f"{Lipinski.NumRotatableBonds(mol)} rotatable bonds, a formal charge of {Chem.GetFormalCharge(mol)} and "
+        f"{rdMolDescriptors.CalcNumAromaticRings(mol)} aromatic rings. "
+    )
+    notes = (
+        "Its size and polarity place it among typical small organic molecules; the balance between lipophilic "
+        "and polar surface governs solubility and membrane permeation. The functional groups present offer "
+        "hydrogen-bonding handles, and the ring system defines a fairly rigid core with substituents around it. "
+    )
+    return (facts + notes * 4)[:1100]
+
+
+def timed(step: Callable[[int], torch.Tensor], batches: int, repeats: int) -> dict[str, float]:
+    """Median wall and CPU (all threads) milliseconds of forward + backward over the batches, after
+    one warm-up pass. CPU time is the steadier figure on a shared machine."""
+    step(0).backward()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        for i in range(batches):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            step(i).backward()
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    return {"wall_ms": round(1000 * statistics.median(wall), 1), "cpu_ms": round(1000 * statistics.median(cpu), 1)}
+
+
+class SparseGraphTransformerLayer(nn.Module):
+    """The same layer computed with DGL sparse matrices over the within-molecule atom pairs."""
+
+    def __init__(self, dense: GraphTransformerLayer):
+        super().__init__()
+        self.dense = dense
+
+    def forward(self, atoms: torch.Tensor, pairs: dglsp.SparseMatrix, bias: torch.Tensor) -> torch.Tensor:
+        layer = self.dense
+        n, width = atoms.shape
+        q, k, v = layer.qkv(layer.attn_norm(atoms)).view(n, 3, layer.heads, layer.head_dim).permute(1, 0, 3, 2)
+        scores = dglsp.bsddmm(pairs, q / layer.head_dim**0.5, k.transpose(0, 1))
+        weights = dglsp.val_like(scores, scores.val + bias).softmax()
+        mixed = dglsp.bspmm(weights, v).transpose(1, 2).reshape(n, width)
+        atoms = atoms + layer.attn_out(mixed)
+        return atoms + layer.ffn(layer.ffn_norm(atoms))
+
+
+def sparse_pairs(layout: AtomLayout, counts: torch.Tensor) -> tuple[dglsp.SparseMatrix, tuple[torch.Tensor, ...]]:
+    molecule, i, j = (layout.mask[:, :, None] & layout.mask[:, None, :]).nonzero(as_tuple=True)
+    starts = torch.cumsum(counts, 0) - counts
+    rows, cols = starts[molecule] + i, starts[molecule] + j
+    return dglsp.spmatrix(torch.stack([rows, cols]), shape=(int(counts.sum()),) * 2), (molecule, i, j)
+
+
+def attention_layouts(model: LGMCL, graphs: list[dgl.DGLGraph], batches: int, repeats: int) -> dict[str, float]:
+    """One Graph Transformer layer, forward + backward: padded dense vs DGL sparse vs GraphormerLayer."""
+    encoder = model.global_
+    layer = encoder.layers[0]
+    config = encoder.config
+    graphormer = dgl.nn.GraphormerLayer(config.d_model, config.ffn_dim, config.heads, norm_first=True, dropout=config.dropout, attn_dropout=config.attn_dropout)
+    sparse = SparseGraphTransformerLayer(layer)
+    prepared = []
+    for graph in graphs[:batches]:
+        layout = AtomLayout.of(graph)
+        with torch.no_grad():
+            bias, adjacency = encoder.structure(graph, layout)
+            bias = bias.expand(-1, config.heads, layout.mask.shape[1], layout.mask.shape[1])  # full (B, H, N, N)
+            atoms = encoder.embed(graph.ndata["h"])
+        pairs, index = sparse_pairs(layout, graph.batch_num_nodes())
+        prepared.append((layout, atoms, bias, adjacency, pairs, index))
+
+    def dense_step(i):
+        layout, atoms, bias, adjacency, *_ = prepared[i]
+        return layer(atoms.requires_grad_(), layout, bias, adjacency).sum()
+
+    def sparse_step(i):
+        layout, atoms, bias, _, pairs, (molecule, a, b) = prepared[i]
+        return sparse(atoms.requires_grad_(), pairs, bias.permute(0, 2, 3, 1)[molecule, a, b]).sum()
+
+    def graphormer_step(i):
+        layout, atoms, bias, *_ = prepared[i]
+        return graphormer(layout.pad(atoms.requires_grad_()), bias.permute(0, 2, 3, 1), attn_mask=~layout.mask[:, None, :].expand(-1, layout.mask.shape[1], -1)).sum()
+
+    layer.eval(), graphormer.eval()  # no dropout: the sparse version has none
+    with torch.no_grad():  # both layouts compute the same function
+        layout, atoms, bias, adjacency, pairs, (molecule, a, b) = prepared[0]
+        dense_out = layer(atoms, layout, bias, adjacency)
+        if not config.lambda_adj:
+            torch.testing.assert_close(sparse(atoms, pairs, bias.permute(0, 2, 3, 1)[molecule, a, b]), dense_out, rtol=1e-4, atol=1e-4)
+    return {
+        "dense_padded": timed(dense_step, batches, repeats),
+        "dgl_sparse": timed(sparse_step, batches, repeats),
+        "dgl_graphormer_layer": timed(graphormer_step, batches, repeats),
+    }
+
+
+def part_timings(model: LGMCL, data: list[tuple], batches: int, repeats: int) -> dict[str, float]:
+    """Forward + backward per batch for each encoder, the fusion + head, and whole training steps."""
+    model.train()
+    result = {
+        "local": timed(lambda i: model.local(data[i][0])[1].sum(), batches, repeats),
+        "global": timed(lambda i: model.global_(data[i][0])[1].sum(), batches, repeats),
+        "text_smiles": timed(lambda i: model.text_encoder(*data[i][2:4])[1].sum(), batches, repeats),
+        "text_description": timed(lambda i: model.text_encoder(*data[i][4:6])[1].sum(), batches, repeats),
+    }
+
+    def pretrain_step(i):
+        graph, _, s_ids, s_mask, d_ids, d_mask, _ = data[i]
+        views = model.pretrain_views(graph, s_ids, s_mask, d_ids, d_mask)
+        return nt_xent(views["local"], views["global"]) + nt_xent(views["smiles"], views["description"]) + nt_xent(views["global"], views["smiles"])
+
+    def finetune_step(i):
+        graph, fingerprints, s_ids, s_mask, d_ids, d_mask, labels = data[i]
+        logits = model(graph, fingerprints, s_ids, s_mask, d_ids, d_mask)
+        return masked_bce(logits, labels, torch.ones_like(labels, dtype=torch.bool))
+
+    with torch.no_grad():
+        encoded = []
+        for graph, fingerprints, s_ids, s_mask, d_ids, d_mask, _ in data[:batches]:
+            local, global_ = model._graph_tokens(graph)
+            encoded.append((local, global_, model._text_tokens(s_ids, s_mask, "smiles"), model._text_tokens(d_ids, d_mask, "description"), fingerprints))
+
+    def fusion_step(i):
+        views = [Tokens(t.values.clone().requires_grad_(), t.mask, t.summary.clone().requires_grad_()) for t in encoded[i][:4]]
+        return model.head(model.fusion(*views, encoded[i][4])).sum()
+
+    result["fusion_and_head"] = timed(fusion_step, batches, repeats)
+    result["pretrain_step"] = timed(pretrain_step, batches, repeats)
+    result["finetune_step"] = timed(finetune_step, batches, repeats)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["small"], help="presets to time (counts cover small and paper always)")
+    parser.add_argument("--batches", type=int, default=4, help="batches of 64 BBBP molecules per timing")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1 gives the steadiest CPU times on a shared machine")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/models"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    table = load_molecules("bbbp")
+    smiles = table.smiles[: BATCH * args.batches]
+    records = featurize_smiles(smiles, FeaturizeConfig(progress=False), labels=table.labels[: len(smiles)])
+    descriptions = [stand_in_description(s) for s in smiles]
+    node_feat_dim, edge_feat_dim = feature_dims("attentivefp")
+    dims = {"node_feat_dim": node_feat_dim, "edge_feat_dim": edge_feat_dim}
+    results: dict = {"batch_size": BATCH, "threads": args.threads, "torch": torch.__version__, "presets": {}}
+
+    for name in [*args.presets, *(p for p in ("small", "paper") if p not in args.presets)]:  # timed first: peak RSS is theirs
+        config = load_preset(name, dims)
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer = train_tokenizer(smiles + descriptions, tmp, vocab_size=min(config.text.vocab_size, 2048), model_max_length=config.text.max_length)
+        model = LGMCL(config, n_tasks=1)
+        counts = model.parameter_counts()
+        entry = {"parameters": counts, "training_state_mib": round(counts["total"] * 16 / 2**20, 1)}  # weights, grads, 2 Adam moments
+        print(f"{name}: {counts}")
+        if name in args.presets:
+            data = []
+            for b in range(args.batches):
+                part = slice(b * BATCH, (b + 1) * BATCH)
+                s_enc = tokenizer(smiles[part], padding=True, truncation=True, return_tensors="pt")
+                d_enc = tokenizer(descriptions[part], padding=True, truncation=True, return_tensors="pt")
+                batch = collate(records[part])
+                data.append((batch.graph, batch.fingerprints, s_enc["input_ids"], s_enc["attention_mask"], d_enc["input_ids"], d_enc["attention_mask"], batch.labels))
+            entry["description_tokens"] = int(data[0][5].shape[1])
+            entry["ms_per_batch"] = part_timings(model, data, args.batches, args.repeats)
+            other = "attention" if config.fusion == "gated" else "gated"
+            variant = LGMCL(load_preset(name, {**dims, "fusion": other}), n_tasks=1).train()
+            entry["ms_per_batch"][f"finetune_step_fusion_{other}"] = timed(lambda i: variant(*data[i][:6]).sum(), args.batches, args.repeats)
+            entry["global_attention_layer_ms"] = attention_layouts(model, [d[0] for d in data], args.batches, args.repeats)
+            entry["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            batches_per_epoch = -(-len(table) // BATCH)
+            entry["finetune_epoch_estimate_s"] = {k.replace("_ms", "_s"): round(v * batches_per_epoch / 1000, 1) for k, v in entry["ms_per_batch"]["finetune_step"].items()}
+            print(f"{name}: ms per batch of {BATCH}: {entry['ms_per_batch']}")
+            print(f"{name}: one global attention layer: {entry['global_attention_layer_ms']}")
+            print(f"{name}: finetune epoch over {len(table)} BBBP molecules ~{entry['finetune_epoch_estimate_s']} s")
+        results["presets"][name] = entry
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "models.json", results)
+    atomic_write_text(args.out / "models.md", markdown(results))
+    print(f"wrote {args.out / 'models.json'} and models.md")
+
+
+def markdown(results: dict) -> str:
+    lines = [f"# Model parts ({results['threads']} CPU threads, batch {results['batch_size']} BBBP molecules)", ""]
+    parts = list(next(iter(results["presets"].values()))["parameters"])
+    lines += ["| preset | " + " | ".join(parts) + " | training state MiB |", "|---" * (len(parts) + 2) + "|"]
+    for name, entry in results["presets"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{entry['parameters'][p]:,}" for p in parts) + f" | {entry['training_state_mib']} |")
+    for name, entry in results["presets"].items():
+        if "ms_per_batch" not in entry:
+            continue
+        lines += ["", f"## {name}: forward + backward per batch", "", "| part | wall ms | CPU ms (all threads) |", "|---|---|---|"]
+        timings = {**entry["ms_per_batch"], **{f"one global layer, {k}": v for k, v in entry["global_attention_layer_ms"].items()}}
+        lines += [f"| {k} | {v['wall_ms']} | {v['cpu_ms']} |" for k, v in timings.items()]
+        epoch = entry["finetune_epoch_estimate_s"]
+        lines += ["", f"Finetune epoch over BBBP: ~{epoch['wall_s']} s wall ({epoch['cpu_s']} CPU s); description tokens {entry['description_tokens']}; peak RSS {entry['peak_rss_mib']} MiB."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
