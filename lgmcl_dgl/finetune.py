@@ -38,6 +38,7 @@ PARTS = ("train", "val", "test")
 ENCODERS = ("local", "global_", "text_encoder", "description_encoder")  # pretrained parts; fusion and head start fresh
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
 RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
+MODEL_CONFIG = "model_config.json"  # the model a run builds, pinned by its first invocation
 _RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
 
 
@@ -281,7 +282,22 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
         data.desc_ids = tokenize(tokenizer, data.descriptions, model_config.text.max_length)
+    _pin_model_config(run, model_config)
     return model_config, tokenizer, pretrained
+
+
+def _pin_model_config(run: Path, model_config) -> None:
+    """The first model config of a run is kept: a resumed run must build the same model (not a newer preset's)."""
+    path = run / MODEL_CONFIG
+    built = json.loads(json.dumps(model_config.to_dict()))
+    if path.is_file():
+        pinned = json.loads(path.read_text())
+        changed = sorted(k for k in set(pinned) | set(built) if pinned.get(k) != built.get(k))
+        if changed:
+            raise ArtifactError(f"{run}: was started with another model config (changed: {', '.join(changed)}; "
+                                f"was the package upgraded?); finish it with the version that started it, or --overwrite")
+    else:
+        atomic_write_json(path, built)
 
 
 def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
