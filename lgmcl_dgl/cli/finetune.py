@@ -127,7 +127,7 @@ def summary_line(run: Path) -> str:
     line = f"test {name} {_pm(test)} over seed(s) {seeds}"
     if val.get("mean") is not None:
         line += f" (validation {_pm(val)})"
-    return f"{line}\nrun: {run}"
+    return f"run: {run}\n{line}"
 
 
 def _pm(summary: dict) -> str:
