@@ -53,7 +53,8 @@ _BACKEND_OPTIONS = {
               help="openai, hf: answer cache file (default: descriptions.sqlite in the lgmcl cache).")
 @click.option("--descriptions", type=click.Path(exists=True, dir_okay=False), default=None,
               help="import: CSV or JSONL keyed by id (1-based row), row (0-based) or smiles, with text.")
-@click.option("--overwrite", is_flag=True, help="Replace records made with other settings in OUT.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace what OUT holds and describe again (LLM answers still come from the --cache).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None,
             smiles_column: str | None,

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -58,7 +59,7 @@ class AugmentConfig:
     fallback: str | None = None  # "rdkit": describe molecules the backend failed on with the rdkit backend
     options: dict[str, Any] = field(default_factory=dict)
     merge: bool = False  # only join the slices of --num-shards runs into OUT; fail if any is unfinished
-    overwrite: bool = False
+    overwrite: bool = False  # replace what OUT holds (LLM answers still come from the answer cache)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -75,8 +76,7 @@ class AugmentConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that change the records (not speed, progress, where the server or cache is)."""
         return {"backend": self.backend, "text_version": _text_version(self.backend), "n_smiles": self.n_smiles,
-                "seed": self.seed,
-                "smiles_column": self.smiles_column, "shard_index": self.shard_index,
+                "seed": self.seed, "smiles_column": self.smiles_column, "shard_index": self.shard_index,
                 "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings()}
 
     def _backend_settings(self) -> dict[str, Any]:
@@ -153,7 +153,9 @@ def rdkit_description(smiles: str) -> str:
 _worker_settings: dict[str, Any] = {}
 
 
-def _init_worker(settings: dict[str, Any]) -> None:
+def _init_worker(settings: dict[str, Any], in_pool: bool = False) -> None:
+    if in_pool:  # Ctrl-C goes to the parent, which stops the pool: no traceback from every worker
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_settings.update(settings)
 
 
@@ -174,7 +176,7 @@ def _prepared(todo: list[tuple[int, str]], config: AugmentConfig) -> Iterator[Pr
         yield from map(_prepare_task, todo)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings, True)) as pool:
         yield from pool.imap(_prepare_task, todo, chunksize=32)
 
 
@@ -237,7 +239,7 @@ def _start(out: Path, config: AugmentConfig, inputs: dict[str, str]) -> None:
         previous = json.loads((out / STATE).read_text())
     elif (out / RECORDS).is_file():
         previous = {}
-    if previous is not None and previous != json.loads(json.dumps(identity)):
+    if previous is not None and (config.overwrite or previous != json.loads(json.dumps(identity))):
         if not config.overwrite:
             raise ArtifactError(f"{out}: holds augment records made from other inputs or settings; "
                                 "use another output directory or --overwrite")
@@ -266,7 +268,7 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
         out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).is_file():
         manifest = Manifest.read(out, KIND)
-        if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed"):
+        if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed") and not config.overwrite:
             return out  # complete, same inputs and settings
     backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
     try:

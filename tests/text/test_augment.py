@@ -64,7 +64,13 @@ def test_other_settings_need_overwrite(bbbp_slice, tmp_path):
     with pytest.raises(ArtifactError, match="--overwrite"):
         augment(bbbp_slice, out, AugmentConfig(n_smiles=2, progress=False))
     augment(bbbp_slice, out, AugmentConfig(n_smiles=2, overwrite=True, progress=False))
+    records = (out / RECORDS).read_text()
     assert all(len(r.smiles_views) == 2 for r in load_descriptions(out).values())
+    (out / RECORDS).write_text(records.replace("Core scaffold", "Tampered"))
+    assert augment(bbbp_slice, out, AugmentConfig(n_smiles=2, progress=False)) == out  # a cache hit keeps it
+    assert "Tampered" in (out / RECORDS).read_text()
+    augment(bbbp_slice, out, AugmentConfig(n_smiles=2, overwrite=True, progress=False))
+    assert (out / RECORDS).read_text() == records
 
 
 def test_slices_merge_into_what_one_run_writes(bbbp_slice, tmp_path):

@@ -51,6 +51,10 @@ def test_aspirin_facts():
     ("Oc1ccccc1", "neutral", 0),  # phenol, pKa ~10
     ("NC(=N)NCCC[C@H](N)C(=O)O", "zwitterionic", 1),  # arginine
     ("CS(=O)(=O)NC", "neutral", 0),  # sulfonamide N is not basic
+    ("CN(C)C(=N)NC(=N)N", "cationic", 1),  # metformin: the biguanide takes one proton
+    ("OC(=O)c1cn(C2CC2)c2cc(N3CCNCC3)c(F)cc2c1=O", "zwitterionic", 0),  # ciprofloxacin
+    ("CCCCc1nc(Cl)c(CO)n1Cc1ccc(-c2ccccc2-c2nn[nH]n2)cc1", "anionic", -1),  # losartan: 2H-tetrazole
+    ("Cc1nnn[nH]1", "anionic", -1),  # 1H-tetrazole
 ])
 def test_charge_state_at_ph7(smiles, state, net):
     mol = Chem.MolFromSmiles(smiles)
@@ -67,9 +71,13 @@ def test_stereo_and_groups_on_known_molecules():
     assert "1 stereo-defined double bond (1 E)" in crotonyl_alanine["structural_features"]["stereochemistry"]
     groups = crotonyl_alanine["structural_features"]["key_functional_groups"]
     assert "amide" in groups and "alpha,beta-unsaturated carbonyl" in groups and "ester" not in groups
+    assert functional_groups(Chem.MolFromSmiles("C[C@@H]1O[C@@H]1P(=O)(O)O"))["phosphate or phosphonate"] == 1
     caffeine = Chem.MolFromSmiles("Cn1cnc2c1c(=O)n(C)c(=O)n2C")
     assert "carboxylic acid" not in functional_groups(caffeine)
     assert "imidazole" in ring_types(caffeine)
+    sulfamethoxazole = describe_mol(Chem.MolFromSmiles("Cc1cc(NS(=O)(=O)c2ccc(N)cc2)no1"))
+    charge = sulfamethoxazole["physicochemical_profile"]["charge_state"]
+    assert "sulfonamide N-H (pKa ~6-8) partly deprotonated" in charge
     para = describe_mol(Chem.MolFromSmiles("Cc1ccc(Cl)cc1"))["structural_features"]["substitution_pattern"]
     assert "(para)" in para and "1 Cl" in para
 

@@ -178,3 +178,21 @@ def test_describe_with_openai_backend(tmp_path, chat_server):
     texts = describe(["CCN", "CC(=O)O"], backend="openai", model="test-model", base_url=server.base_url,
                      cache=str(tmp_path / "answers.sqlite"))
     assert texts == describe(["CCN", "CC(=O)O"])  # the test server answers with the rdkit facts
+
+
+def test_cli_reports_retries_failures_and_fallback(tmp_path, chat_server):
+    from click.testing import CliRunner
+
+    from lgmcl_dgl.cli.main import cli
+
+    path = tmp_path / "three.smi"
+    path.write_text("CCN\nCC(=O)O\nc1ccncc1\n")
+    server = chat_server(lambda s, attempt: ("status", 503) if s == "CCN" else
+                         ("status", 429) if attempt == 1 else ("ok", None))
+    result = CliRunner().invoke(cli, ["augment", str(path), "-o", str(tmp_path / "aug"), "--backend", "openai",
+                                      "--model", "test-model", "--base-url", server.base_url, "--max-retries", "1",
+                                      "--cache", str(tmp_path / "answers.sqlite"), "--fallback", "rdkit", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "3 described (0 from cache, 1 by rdkit fallback), 3 needed retries, 0 failed" in result.output
+    assert "backend failures: 1 x HTTP 503" in result.output
+    assert load_descriptions(tmp_path / "aug")[0].fallback

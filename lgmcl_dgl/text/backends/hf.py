@@ -43,6 +43,8 @@ class HFBackend:
 
     def __init__(self, config: HFConfig):
         import torch
+        import transformers
+        from packaging.version import Version
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.config = config
@@ -52,7 +54,9 @@ class HFBackend:
         self.tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(config.model).to(self.device).eval()
+        # the checkpoint's own dtype (bf16 for most instruct models), not float32 at twice the memory
+        dtype_name = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+        self.lm = AutoModelForCausalLM.from_pretrained(config.model, **{dtype_name: "auto"}).to(self.device).eval()
         self.cache = DescriptionCache(config.cache or default_cache_path())
         self._batches = 0
 

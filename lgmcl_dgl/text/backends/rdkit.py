@@ -7,6 +7,7 @@ the text); qualitative bins use the thresholds written into each sentence.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -16,7 +17,7 @@ from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
-PROMPT_VERSION = "rdkit-facts-v3"  # bump when the wording or the catalogue changes
+PROMPT_VERSION = "rdkit-facts-v6"  # bump when the wording or the catalogue changes
 
 # name, SMARTS. Order is the order of the text; each match is a distinct set of atoms.
 FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -63,7 +64,7 @@ FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
     ("sulfonamide", "[SX4](=O)(=O)[NX3]"),
     ("sulfonic acid", "[SX4](=O)(=O)[OX2H,OX1-]"),
     ("sulfonate or sulfate ester", "[SX4](=O)(=O)[OX2][#6]"),
-    ("phosphate or phosphonate", "[PX4](=O)([OX2,OX1-])"),
+    ("phosphate or phosphonate", "[PX4;$(P(=O)[OX2,OX1-])]"),  # one per P, however many P-O
     ("trifluoromethyl", "[CX4](F)(F)F"),
     ("aryl halide", "[F,Cl,Br,I]c"),
     ("alkyl halide", "[F,Cl,Br,I][CX4;!$(C(F)(F)F)]"),
@@ -108,7 +109,8 @@ IONISABLE: tuple[tuple[str, str, int, str], ...] = (
     ("carboxylic acid", "[CX3](=O)[OX2H1,OX1-]", -1, "carboxylic acid (pKa ~4-5) deprotonated"),
     ("sulfonic acid", "[SX4](=O)(=O)[OX2H,OX1-]", -1, "sulfonic acid (pKa below 1) deprotonated"),
     ("phosphoric acid", "[PX4](=O)[OX2H,OX1-]", -1, "phosphate/phosphonate acid (pKa ~1-2) deprotonated"),
-    ("tetrazole", "[#6]1:[#7]:[#7]:[#7]:[#7;H1,-1]:1", -1, "tetrazole N-H (pKa ~4.5-5) deprotonated"),
+    ("tetrazole", "[#7;H1,-1;$([#7]1:[#7]:[#7]:[#7]:[#6]:1),$([#7]1:[#7]:[#7]:[#6]:[#7]:1)]", -1,  # 1H or 2H
+     "tetrazole N-H (pKa ~4.5-5) deprotonated"),
     ("acylsulfonamide", "[CX3](=O)[NX3;H1][SX4](=O)=O", -1, "acylsulfonamide (pKa ~4-5) deprotonated"),
     ("guanidine", "[NX3][CX3](=[NX2,NX3+])[NX3]", +1, "guanidine (pKa ~13) protonated"),
     ("amidine", "[#6,#1;!$(C=O)][CX3;!$(C(N)(N)=N)](=[NX2,NX3+;!a])[NX3;!a]", +1, "amidine (pKa ~11-12) protonated"),
@@ -121,6 +123,7 @@ WEAK_IONISABLE: tuple[tuple[str, str, str], ...] = (
     ("pyridine", "[nX2;r6]", "pyridine-type nitrogen (pKa ~5) mostly neutral"),
     ("phenol", "[OX2H]c", "phenol (pKa ~10) mostly neutral"),
     ("aromatic amine", "[NX3;H2,H1;+0;!$(N[#6]=[O,S,N]);!$(N[S,P]=O)]c", "aromatic amine (pKa ~4-5) neutral"),
+    ("N-aryl sulfonamide", "[NX3;H1;$(N(a)[SX4](=O)=O)]", "N-aryl sulfonamide N-H (pKa ~6-8) partly deprotonated"),
 )
 
 _COMPILED: dict[str, Chem.Mol] = {}
@@ -200,9 +203,11 @@ def charge_at_ph7(mol: Chem.Mol) -> tuple[int, int, list[str], list[str]]:
     negative, positive, charged, weak = 0, 0, [], []
     claimed: set[int] = set()
     for _name, smarts, charge, phrase in IONISABLE:
-        matches = [m for m in mol.GetSubstructMatches(_pattern(smarts), uniquify=True) if not claimed & set(m)]
-        for match in matches:
-            claimed.update(match)
+        matches = []
+        for match in mol.GetSubstructMatches(_pattern(smarts), uniquify=True):
+            if not claimed & set(match):  # each atom ionises once: a biguanide is one cation, not two
+                claimed.update(match)
+                matches.append(match)
         if matches:
             if charge < 0:
                 negative += len(matches)
@@ -235,16 +240,27 @@ def _ring_systems(mol: Chem.Mol) -> list[set[int]]:
     return systems
 
 
-def _substitution(mol: Chem.Mol) -> str:
+_FORMULA_PART = re.compile(r"([A-Z][a-z]?)(\d*)")
+
+
+def _element_counts(formula: str) -> dict[str, int]:
+    """``C9H8O4`` -> {"C": 9, "H": 8, "O": 4} (RDKit's formula: cheaper than a pass over the atoms)."""
+    return {symbol: int(n or 1) for symbol, n in _FORMULA_PART.findall(formula)}
+
+
+def _substitution(mol: Chem.Mol, elements: dict[str, int]) -> str:
     """Substituents on each 6-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
     parts = []
     for ring in mol.GetRingInfo().AtomRings():
-        if len(ring) != 6 or not all(mol.GetAtomWithIdx(i).GetIsAromatic() for i in ring):
+        atoms = [mol.GetAtomWithIdx(i) for i in ring]
+        if len(ring) != 6 or not all(atom.GetIsAromatic() for atom in atoms):
             continue
         ring_set = set(ring)
         positions, fused = [], False
-        for k, i in enumerate(ring):
-            outside = [b for b in mol.GetAtomWithIdx(i).GetBonds() if b.GetOtherAtomIdx(i) not in ring_set]
+        for k, atom in enumerate(atoms):
+            if atom.GetDegree() == 2:
+                continue
+            outside = [b for b in atom.GetBonds() if b.GetOtherAtomIdx(ring[k]) not in ring_set]
             fused = fused or any(b.IsInRing() for b in outside)  # a ring bond leaving the ring: a fused ring
             if any(not b.IsInRing() for b in outside):
                 positions.append(k)
@@ -257,8 +273,8 @@ def _substitution(mol: Chem.Mol) -> str:
         parts.append(text + (", fused" if fused else ""))
     # sorted: the text must not depend on the atom order of the input SMILES
     text = ("6-membered aromatic rings: " + "; ".join(sorted(parts))) if parts else "no 6-membered aromatic ring"
-    halogens = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() in ("F", "Cl", "Br", "I"))
-    hetero = Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in ("C", "H"))
+    halogens = {s: n for s, n in elements.items() if s in ("F", "Cl", "Br", "I")}
+    hetero = {s: n for s, n in elements.items() if s not in ("C", "H")}
     text += "; halogens: " + (", ".join(f"{n} {s}" for s, n in sorted(halogens.items())) if halogens else "none")
     text += "; heteroatoms: " + (", ".join(f"{n} {s}" for s, n in sorted(hetero.items())) if hetero else "none")
     return text
@@ -306,7 +322,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         core = f"Murcko scaffold {scaffold}" + (f" ({_counted(rings)})" if rings else "")
     else:
         core = "acyclic, no ring scaffold"
-    core += f"; formula {rdMolDescriptors.CalcMolFormula(mol)}, {heavy} heavy atoms"
+    formula = rdMolDescriptors.CalcMolFormula(mol)
+    core += f"; formula {formula}, {heavy} heavy atoms"
 
     size, size_band = _band(d["molecular_weight"], SIZE_BANDS)
     lipo, lipo_band = _band(d["logp"], LIPOPHILICITY_BANDS)
@@ -360,7 +377,7 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         "structural_features": {
             "rings_and_aromaticity": aromatic_desc,
             "key_functional_groups": _counted(groups) if groups else "no common functional groups",
-            "substitution_pattern": _substitution(mol),
+            "substitution_pattern": _substitution(mol, _element_counts(formula)),
             "stereochemistry": _stereo(mol),
         },
         "general_medicinal_chemistry_notes": notes,
