@@ -11,7 +11,7 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
 
 DEFAULT_INPUT = "bbbp"
 DEFAULT_RUNS = Path("lgmcl-runs")
-QUICK_START_EPOCHS = 3  # the bare `lgmcl finetune` must finish in minutes on a laptop
+QUICK_START_EPOCHS = 5  # the bare `lgmcl finetune` must finish in minutes on a laptop
 DEFAULT_EPOCHS = 30
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "rmse": "RMSE"}
 

@@ -63,7 +63,7 @@ def test_bare_finetune_runs_on_the_shipped_bbbp(tmp_path, monkeypatch):
     started = time.monotonic()
     output = _invoke("finetune")
     seconds = time.monotonic() - started
-    print(f"bare `lgmcl finetune`: {seconds:.0f} s")
+    print(f"bare `lgmcl finetune`: {seconds:.0f} s, {output.strip().splitlines()[-1]}")
     metrics = json.loads((tmp_path / "lgmcl-runs" / "bbbp" / "metrics.json").read_text())
     assert output.strip().splitlines()[-1].startswith("test ROC-AUC")
     assert metrics["metric"] == "roc_auc" and 0.5 < metrics["test"]["mean"] <= 1.0
