@@ -35,8 +35,10 @@ from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZE
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "val", "test")
+ENCODERS = ("local", "global_", "text_encoder", "description_encoder")  # pretrained parts; fusion and head start fresh
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
 RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
+MODEL_CONFIG = "model_config.json"  # the model a run builds, pinned by its first invocation
 _RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
 
 
@@ -256,6 +258,9 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
         overrides["fingerprint_dim"] = features.fingerprint_dim  # the fingerprint network is not pretrained
         model_config = type(base).from_dict(_apply(base.to_dict(), overrides))
         tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") else None
+        if tokenizer is not None:
+            model_config.text.vocab_size = len(tokenizer)
+            model_config.text.pad_token_id = tokenizer.pad_token_id
         wanted = {"node_feat_dim": features.node_feat_dim, "edge_feat_dim": features.edge_feat_dim}
         got = {k: getattr(model_config, k) for k in wanted}
         if got != wanted:
@@ -277,7 +282,22 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
         data.desc_ids = tokenize(tokenizer, data.descriptions, model_config.text.max_length)
+    _pin_model_config(run, model_config)
     return model_config, tokenizer, pretrained
+
+
+def _pin_model_config(run: Path, model_config) -> None:
+    """The first model config of a run is kept: a resumed run must build the same model (not a newer preset's)."""
+    path = run / MODEL_CONFIG
+    built = json.loads(json.dumps(model_config.to_dict()))
+    if path.is_file():
+        pinned = json.loads(path.read_text())
+        changed = sorted(k for k in set(pinned) | set(built) if pinned.get(k) != built.get(k))
+        if changed:
+            raise ArtifactError(f"{run}: was started with another model config (changed: {', '.join(changed)}; "
+                                f"was the package upgraded?); finish it with the version that started it, or --overwrite")
+    else:
+        atomic_write_json(path, built)
 
 
 def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -330,9 +350,9 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     if pretrained_weights is not None:
         _load_encoders(model, pretrained_weights)
     if config.freeze_encoders:
-        for encoder in (model.local, model.global_, model.text_encoder, model.description_encoder):
-            if encoder is not None:
-                encoder.requires_grad_(False)
+        for name in ENCODERS:
+            if getattr(model, name) is not None:
+                getattr(model, name).requires_grad_(False)
 
     loss_fn = masked_bce if task_type == "classification" else masked_mse
     train_set = _Inputs(data, split.train, targets)
@@ -415,11 +435,14 @@ def _load_encoders(model, pretrained: Path) -> None:
 
     state = load_file(str(pretrained / WEIGHTS_FILE))
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    encoders = [k for k in usable if k.split(".")[0] in ("local", "global_", "text_encoder", "description_encoder")]
+    encoders = {k: v for k, v in state.items() if k.split(".")[0] in ENCODERS and k in own}
+    misfits = [f"{k} {tuple(v.shape)} -> {tuple(own[k].shape)}" for k, v in encoders.items() if own[k].shape != v.shape]
+    if misfits:
+        raise ArtifactError(f"{pretrained}: encoder weights do not fit the model built from it and the overrides: "
+                            + "; ".join(misfits[:3]))
     if not encoders:
-        raise ArtifactError(f"{pretrained}: none of its weights fit this model's encoders")
-    model.load_state_dict({k: usable[k] for k in encoders}, strict=False)
+        raise ArtifactError(f"{pretrained}: holds no weights for this model's encoders")
+    model.load_state_dict(encoders, strict=False)
     log.info("loaded %d encoder tensors from %s", len(encoders), pretrained)
 
 

@@ -11,7 +11,7 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
 
 DEFAULT_INPUT = "bbbp"
 DEFAULT_RUNS = Path("lgmcl-runs")
-QUICK_START_EPOCHS = 3  # the bare `lgmcl finetune` must finish in minutes on a laptop
+QUICK_START_EPOCHS = 5  # the bare `lgmcl finetune` must finish in minutes on a laptop
 DEFAULT_EPOCHS = 30
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "rmse": "RMSE"}
 
@@ -94,7 +94,7 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
     Without INPUT, a quick start: the BBBP set shipped in the package, one seed, a few epochs,
     into lgmcl-runs/bbbp; rerunning it continues or shows that run (--overwrite starts afresh).
     """
-    from lgmcl_dgl.finetune import FinetuneConfig
+    from lgmcl_dgl.finetune import FinetuneConfig, FinetuneInterrupted
     from lgmcl_dgl.finetune import finetune as run_finetune
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -110,7 +110,10 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
                      split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
                      batch_size=batch_size, lr=lr, description_backend=description_backend, descriptions=descriptions,
                      device=device, jobs=jobs, resume=resume, overwrite=overwrite)
-    run = run_api(run_finetune, input_, out, config)
+    try:
+        run = run_api(run_finetune, input_, out, config)
+    except FinetuneInterrupted as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(summary_line(run))
 
 
@@ -124,7 +127,7 @@ def summary_line(run: Path) -> str:
     line = f"test {name} {_pm(test)} over seed(s) {seeds}"
     if val.get("mean") is not None:
         line += f" (validation {_pm(val)})"
-    return f"{line}\nrun: {run}"
+    return f"run: {run}\n{line}"
 
 
 def _pm(summary: dict) -> str:

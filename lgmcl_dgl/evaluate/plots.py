@@ -35,7 +35,7 @@ def _save(fig, path: str | Path) -> Path:
 def _grid(n: int):
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = _pyplot().subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat
@@ -100,7 +100,11 @@ def parity_plot(labels: np.ndarray, predictions: np.ndarray, task_names: list[st
 def training_curves(history: list[dict], path: str | Path, metric: str) -> Path:
     """Training loss and the validation metric per epoch, the best epoch marked."""
     epochs = [h["epoch"] for h in history]
-    fig, (loss_ax, metric_ax) = _pyplot().subplots(1, 2, figsize=(9, 3.4))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (loss_ax, metric_ax) = _pyplot().subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for ax in (loss_ax, metric_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_ax.plot(epochs, [h.get("train_loss") for h in history], marker=".", label="train")
     if any(h.get("val_loss") is not None for h in history):
         loss_ax.plot(epochs, [h.get("val_loss") for h in history], marker=".", label="validation")
