@@ -42,17 +42,21 @@ _PAPER_PHARMACOPHORE_SMARTS = (
 )
 
 
-class _AtomFeaturizer:
-    size = 0
+class _Featurizer:
+    """dgllife's featurizer protocol (``feat_size``, call -> {field: tensor}) over a NumPy ``features``."""
 
-    def __init__(self, atom_data_field: str = ATOM_FIELD) -> None:
-        self.atom_data_field = atom_data_field
+    size = 0
 
     def feat_size(self, feat_name: str | None = None) -> int:
         return self.size
 
     def features(self, mol: Chem.Mol) -> np.ndarray:
         raise NotImplementedError
+
+
+class _AtomFeaturizer(_Featurizer):
+    def __init__(self, atom_data_field: str = ATOM_FIELD) -> None:
+        self.atom_data_field = atom_data_field
 
     def __call__(self, mol: Chem.Mol) -> dict:
         import torch
@@ -60,17 +64,9 @@ class _AtomFeaturizer:
         return {self.atom_data_field: torch.from_numpy(self.features(mol))}
 
 
-class _BondFeaturizer:
-    size = 0
-
+class _BondFeaturizer(_Featurizer):
     def __init__(self, bond_data_field: str = BOND_FIELD) -> None:
         self.bond_data_field = bond_data_field
-
-    def feat_size(self, feat_name: str | None = None) -> int:
-        return self.size
-
-    def features(self, mol: Chem.Mol) -> np.ndarray:
-        raise NotImplementedError
 
     def __call__(self, mol: Chem.Mol) -> dict:
         """Both directions of every bond, like dgllife; no key for a molecule without bonds, like dgllife."""
