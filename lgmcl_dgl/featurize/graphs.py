@@ -42,6 +42,19 @@ _PAPER_PHARMACOPHORE_SMARTS = (
 )
 
 
+def _fill_shared_atom_columns(row: np.ndarray, atom: Chem.Atom) -> None:
+    """Columns 0-30, the same in AttentiveFP's and the reference's atom vectors: element 16 |
+    degree 0-5 | formal charge | radical electrons | hybridisation 6 | aromatic."""
+    row[_ELEMENTS.get(atom.GetSymbol(), 15)] = 1
+    degree = atom.GetDegree()
+    if degree < 6:
+        row[16 + degree] = 1
+    row[22] = atom.GetFormalCharge()
+    row[23] = atom.GetNumRadicalElectrons()
+    row[24 + _HYBRIDIZATIONS.get(atom.GetHybridization(), 5)] = 1
+    row[30] = atom.GetIsAromatic()
+
+
 class _Featurizer:
     """dgllife's featurizer protocol (``feat_size``, call -> {field: tensor}) over a NumPy ``features``."""
 
@@ -86,14 +99,7 @@ class AttentiveFPAtoms(_AtomFeaturizer):
         out = np.zeros((mol.GetNumAtoms(), self.size), dtype=np.float32)
         for i, atom in enumerate(mol.GetAtoms()):
             row = out[i]
-            row[_ELEMENTS.get(atom.GetSymbol(), 15)] = 1
-            degree = atom.GetDegree()
-            if degree < 6:
-                row[16 + degree] = 1
-            row[22] = atom.GetFormalCharge()
-            row[23] = atom.GetNumRadicalElectrons()
-            row[24 + _HYBRIDIZATIONS.get(atom.GetHybridization(), 5)] = 1
-            row[30] = atom.GetIsAromatic()
+            _fill_shared_atom_columns(row, atom)
             hydrogens = atom.GetTotalNumHs()
             if hydrogens < 5:
                 row[31 + hydrogens] = 1
@@ -149,14 +155,7 @@ class PaperAtoms(_AtomFeaturizer):
         ring_info = mol.GetRingInfo()
         for i, atom in enumerate(mol.GetAtoms()):
             row = out[i]
-            row[_ELEMENTS.get(atom.GetSymbol(), 15)] = 1
-            degree = atom.GetDegree()
-            if degree < 6:
-                row[16 + degree] = 1
-            row[22] = atom.GetFormalCharge()
-            row[23] = atom.GetNumRadicalElectrons()
-            row[24 + _HYBRIDIZATIONS.get(atom.GetHybridization(), 5)] = 1
-            row[30] = atom.GetIsAromatic()
+            _fill_shared_atom_columns(row, atom)
             row[31 + min(atom.GetTotalNumHs(), 4)] = 1
             row[36] = atom.IsInRing()
             for slot, size in enumerate((3, 4, 5, 6)):
