@@ -28,9 +28,10 @@ from lgmcl_dgl.data.splits import Split, make_split
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score
 
 PROTOCOLS = {"random": ((0.6, 0.2, 0.2), "random"), "scaffold": ((0.8, 0.1, 0.1), "scaffold")}
-SHARED_FILES = {"bbbp": "BBBP.csv", "bace": "bace.csv", "clintox": "clintox.csv.gz", "tox21": "tox21.csv.gz",
-                "toxcast": "toxcast_data.csv.gz", "esol": "delaney-processed.csv", "freesolv": "SAMPL.csv",
-                "lipophilicity": "Lipophilicity.csv"}
+# smallest first, so a run stopped part-way has finished whole rows of the table
+SHARED_FILES = {"freesolv": "SAMPL.csv", "esol": "delaney-processed.csv", "clintox": "clintox.csv.gz",
+                "bace": "bace.csv", "bbbp": "BBBP.csv", "lipophilicity": "Lipophilicity.csv",
+                "tox21": "tox21.csv.gz", "toxcast": "toxcast_data.csv.gz"}
 
 
 def load_dataset(name: str) -> MoleculeTable:
