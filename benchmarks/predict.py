@@ -1,12 +1,14 @@
 """How many molecules per second does `lgmcl predict` score with the small preset, and where does the time go?
 
 Trains a real small-preset RUN for one epoch on a BBBP slice (the weights do not change the
-cost), then predicts N MOSES molecules (plus a few invalid rows) end to end with `predict` twice
-(the first call pays one-time costs), and times its parts separately on the same molecules:
-featurisation, descriptions, model forward.
+cost; or pass --run), then predicts N MOSES molecules (plus a few invalid rows) end to end with
+`predict`: once to pay one-time costs, then all in this process (--jobs 0), with worker processes
+preparing chunks beside the model (the default), and with those workers and the text encoder in
+bfloat16 (--precision bfloat16, whose largest difference from float32 is recorded). It also times
+the parts separately on the same molecules: featurisation, descriptions, model forward.
 Wall time depends on the machine's load, so process CPU seconds are recorded beside it.
 
-    PYTHONPATH=. python benchmarks/predict.py --n 2000 --threads 2
+    PYTHONPATH=. python benchmarks/predict.py --n 4000 --threads 2
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from lgmcl_dgl.data.locations import shared_data_dir
@@ -41,9 +45,10 @@ def timed(call):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="molecules to predict")
+    parser.add_argument("--n", type=int, default=4000, help="molecules to predict")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     parser.add_argument("--train-rows", type=int, default=120, help="BBBP rows the benchmark RUN is trained on")
+    parser.add_argument("--run", type=Path, default=None, help="an existing fine-tuned RUN instead of the 1-epoch one")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -56,14 +61,25 @@ def main() -> None:
         os.environ.setdefault("LGMCL_CACHE", str(tmp / "cache"))
         lines = (shared_data_dir() / "moleculenet" / "BBBP.csv").read_text().splitlines()
         (tmp / "train.csv").write_text("\n".join(lines[:args.train_rows + 1]) + "\n")
-        run = finetune(tmp / "train.csv", tmp / "run", FinetuneConfig(epochs=1, target_columns=["p_np"], progress=False,
-                                                                       jobs=1, device="cpu"))
+        run = args.run or finetune(tmp / "train.csv", tmp / "run", FinetuneConfig(
+            epochs=1, target_columns=["p_np"], progress=False, jobs=1, device="cpu"))
         smiles = moses_smiles(args.n) + ["not_a_smiles", "C1CC", ""]
         source = tmp / "new.csv"
         source.write_text("smiles\n" + "\n".join(smiles) + "\n")
 
-        _, cold_wall, cold_cpu = timed(lambda: predict(run, source, tmp / "pred.csv", PredictConfig()))
-        _, wall, cpu = timed(lambda: predict(run, source, tmp / "pred.csv", PredictConfig()))
+        _, cold_wall, cold_cpu = timed(lambda: predict(run, source, tmp / "cold.csv", PredictConfig(jobs=0)))
+        variants = {"end to end, in one process (--jobs 0)": PredictConfig(jobs=0),
+                    "end to end, workers prepare chunks (default)": PredictConfig(),
+                    "end to end, workers + text encoder in bfloat16": PredictConfig(precision="bfloat16")}
+        timings, outputs = {}, {}
+        for name, config in variants.items():
+            out = tmp / f"{len(outputs)}.csv"
+            _, wall, cpu = timed(lambda: predict(run, source, out, config))
+            timings[name] = {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": len(smiles) / wall}
+            outputs[name] = pd.read_csv(out).iloc[:, 2:-1].to_numpy(dtype=float)
+        reference, *_, bf16 = outputs.values()
+        bf16_difference = float(np.nanmax(np.abs(bf16 - reference)))
+        workers_identical = bool(np.array_equal(*list(outputs.values())[:2], equal_nan=True))
         ensemble = Ensemble(run)
         records, f_wall, f_cpu = timed(lambda: [r for r in featurize_smiles(smiles, ensemble.featurize_config())
                                                 if hasattr(r, "fingerprints")])
@@ -72,7 +88,8 @@ def main() -> None:
     n = len(smiles)
     result = {"molecules": n, "torch_threads": args.threads, "preset": "small",
               "end_to_end_first_call": {"seconds": cold_wall, "cpu_seconds": cold_cpu, "mol_per_s": n / cold_wall},
-              "end_to_end": {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": n / wall},
+              "end_to_end": timings, "workers_output_identical": workers_identical,
+              "bfloat16_max_abs_difference": bf16_difference, "run": str(args.run) if args.run else "1-epoch BBBP slice",
               "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
                         "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
                         "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
@@ -81,11 +98,13 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "predict.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [("end to end, first call (imports, model load, RDKit pattern compilation)", result["end_to_end_first_call"]),
-            ("end to end", result["end_to_end"])] + list(result["parts"].items())
+            *timings.items(), *result["parts"].items()]
     table = ["| part | seconds | CPU seconds | molecules/s |", "| --- | ---: | ---: | ---: |"]
     table += [f"| {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['mol_per_s']:.0f} |" for name, r in rows]
-    (RESULTS / "predict.md").write_text(f"`lgmcl predict`, small preset, {n} molecules, {args.threads} torch threads, "
-                                        f"load average {result['machine']['load_average']}\n\n" + "\n".join(table) + "\n")
+    (RESULTS / "predict.md").write_text(
+        f"`lgmcl predict`, small preset, {n} molecules, {args.threads} torch threads, load average "
+        f"{result['machine']['load_average']}; workers give the same output as one process: {workers_identical}; "
+        f"bfloat16 text encoder, largest difference from float32: {bf16_difference:.2g}\n\n" + "\n".join(table) + "\n")
     print("\n".join(table))
 
 

@@ -4,14 +4,18 @@ Input is read and written in chunks, so memory stays bounded however large the f
 chunk's valid molecules are featurised and described in memory with the settings the models
 were trained on, scored by every seed's model, and written as the seed-ensemble mean (and std
 with several seeds); rows that cannot be used keep their place with the reason in ``error``.
+Featurising and describing cost more CPU than the model, so worker processes prepare the next
+chunks while this process scores the current one; a few chunks at most are in flight.
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import tempfile
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,15 @@ class PredictConfig:
     chunk_size: int = 4096  # molecules read, featurised and written at a time (bounds memory)
     device: str = "cpu"
     smiles_column: str | None = None
+    jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
+    precision: str = "float32"  # "bfloat16": the text encoder in bf16 (faster on CPUs with AVX512-BF16/AMX)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+PRECISIONS = ("float32", "bfloat16")
 
 
 def iter_smiles_chunks(source: str | Path, smiles_column: str | None = None,
@@ -121,7 +134,7 @@ class _AtomicCsv:
 class Ensemble:
     """Every finished seed's model of a RUN, with the settings its inputs must be made with."""
 
-    def __init__(self, run: str | Path, device: str = "cpu") -> None:
+    def __init__(self, run: str | Path, device: str = "cpu", precision: str = "float32") -> None:
         from lgmcl_dgl.models.io import load_model
         from lgmcl_dgl.text.tokenizer import load_tokenizer
 
@@ -133,7 +146,10 @@ class Ensemble:
             directory = model_dir(self.run, seed)
             card = read_card(directory)
             self.cards.append(card)
-            self.models.append(load_model(directory, map_location=self.device).eval())
+            model = load_model(directory, map_location=self.device).eval()
+            if precision == "bfloat16":
+                model.set_text_precision(torch.bfloat16)
+            self.models.append(model)
             tokenizer_dir = directory / TOKENIZER_DIR
             self.tokenizers.append(load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else None)
         first = self.cards[0]
@@ -169,9 +185,7 @@ class Ensemble:
                                 f"but {self.run}'s models were trained on {self.text['backend']!r} descriptions")
 
     def describe(self, smiles: list[str]) -> list[str]:
-        from lgmcl_dgl.text.describe import describe
-
-        return describe(smiles, self.text["backend"], **dict(self.text.get("options", {})))
+        return describe_as_trained(self.text, smiles)
 
     def predict_records(self, records: list, descriptions: list[str] | None, batch_size: int = 256) -> np.ndarray:
         """(seeds, molecules, tasks) predictions in original units (probabilities for classification)."""
@@ -202,28 +216,67 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _predict_chunk(ensemble: Ensemble, rows: np.ndarray, smiles: list[str], batch_size: int,
-                   descriptions: dict[int, str] | None = None, results: list | None = None) -> pd.DataFrame:
-    """Predictions for one chunk; ``results`` (records or invalid rows) when already featurised."""
+@dataclass
+class _Chunk:
+    """Rows of the input with their featurisation (a record or an invalid row each) and, for the
+    valid records, descriptions when the worker made them."""
+
+    rows: np.ndarray
+    smiles: list[str]
+    results: list | None
+    texts: list[str] | None = None
+
+
+def describe_as_trained(text: dict, smiles: list[str]) -> list[str]:
+    """Descriptions from the backend (and its options) a model's text settings name."""
+    from lgmcl_dgl.text.describe import describe
+
+    return describe(smiles, text["backend"], **dict(text.get("options", {}))) if smiles else []
+
+
+def _prepare(chunk: _Chunk, featurize_config, text: dict | None) -> _Chunk:
+    """Featurise (unless done) and describe (when ``text`` holds the backend settings) one chunk."""
     from lgmcl_dgl.featurize.dataset import MoleculeRecord
     from lgmcl_dgl.featurize.pipeline import featurize_smiles
 
-    if results is None:
-        results = featurize_smiles(smiles, ensemble.featurize_config(), rows=rows)
-    valid = [i for i, r in enumerate(results) if isinstance(r, MoleculeRecord)]
-    errors = ["" if isinstance(r, MoleculeRecord) else r.reason for r in results]
-    records = [results[i] for i in valid]
-    texts = None
-    if ensemble.uses_text and records:
-        if descriptions is not None:
-            missing = [int(r.row) for r in records if int(r.row) not in descriptions]
-            if missing:
-                raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
-            texts = [descriptions[int(r.row)] for r in records]
-        else:
-            texts = ensemble.describe([r.smiles for r in records])
+    if chunk.results is None:
+        chunk.results = featurize_smiles(chunk.smiles, featurize_config, rows=chunk.rows)
+    if text is not None:
+        chunk.texts = describe_as_trained(text, [r.smiles for r in chunk.results if isinstance(r, MoleculeRecord)])
+    return chunk
+
+
+def _prepared(chunks: Iterable[_Chunk], featurize_config, text: dict | None, jobs: int) -> Iterator[_Chunk]:
+    """``chunks`` prepared in input order, by ``jobs`` worker processes (here when 0), at most
+    ``jobs + 1`` ahead of the consumer."""
+    if jobs < 1:
+        yield from (_prepare(chunk, featurize_config, text) for chunk in chunks)
+        return
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_prepare, (chunk, featurize_config, text)))
+            if len(pending) > jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _score_chunk(ensemble: Ensemble, chunk: _Chunk, batch_size: int,
+                 descriptions: dict[int, str] | None = None) -> pd.DataFrame:
+    from lgmcl_dgl.featurize.dataset import MoleculeRecord
+
+    valid = [i for i, r in enumerate(chunk.results) if isinstance(r, MoleculeRecord)]
+    errors = ["" if isinstance(r, MoleculeRecord) else r.reason for r in chunk.results]
+    records = [chunk.results[i] for i in valid]
+    texts = chunk.texts
+    if ensemble.uses_text and records and descriptions is not None:
+        missing = [int(r.row) for r in records if int(r.row) not in descriptions]
+        if missing:
+            raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
+        texts = [descriptions[int(r.row)] for r in records]
     per_seed = ensemble.predict_records(records, texts, batch_size)
-    return chunk_frame(rows, smiles, errors, valid, per_seed, ensemble.task_names)
+    return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names)
 
 
 def predict(run: str | Path, source: str | Path, out: str | Path, config: PredictConfig | None = None,
@@ -234,18 +287,22 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
     match the models'); ``descriptions`` (an augment directory of the same input) replaces
     describing on the fly.
     """
+    from lgmcl_dgl.featurize.pipeline import default_jobs
+
     config = config or PredictConfig()
-    ensemble = Ensemble(run, config.device)
+    ensemble = Ensemble(run, config.device, config.precision)
     known = _known_descriptions(ensemble, descriptions) if descriptions is not None else None
     if _is_featurize_dir(source):
         chunks = _featurized_chunks(ensemble, Path(source), config.chunk_size)
     else:
-        chunks = ((rows, smiles, None) for rows, smiles in iter_smiles_chunks(source, config.smiles_column, config.chunk_size))
+        chunks = (_Chunk(rows, smiles, None) for rows, smiles in iter_smiles_chunks(source, config.smiles_column, config.chunk_size))
+    text = ensemble.text if ensemble.uses_text and known is None else None
+    jobs = default_jobs() if config.jobs is None else config.jobs
     writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
     ok = False
     try:
-        for rows, smiles, results in chunks:
-            writer.write(_predict_chunk(ensemble, rows, smiles, config.batch_size, known, results))
+        for chunk in _prepared(chunks, ensemble.featurize_config(), text, jobs):
+            writer.write(_score_chunk(ensemble, chunk, config.batch_size, known))
         ok = True
     finally:
         writer.close(ok)
@@ -267,7 +324,7 @@ def _is_featurize_dir(source: str | Path) -> bool:
     return Path(source).is_dir() and (Path(source) / MANIFEST).is_file()
 
 
-def _featurized_chunks(ensemble: Ensemble, directory: Path, chunk_size: int) -> Iterator[tuple[np.ndarray, list[str], list]]:
+def _featurized_chunks(ensemble: Ensemble, directory: Path, chunk_size: int) -> Iterator[_Chunk]:
     """Chunks of a featurize directory's rows in input order: its records, and its invalid rows with their reasons."""
     from lgmcl_dgl.data.artifacts import Manifest
     from lgmcl_dgl.data.load import InvalidRow
@@ -284,4 +341,4 @@ def _featurized_chunks(ensemble: Ensemble, directory: Path, chunk_size: int) -> 
     for start in range(0, n_input, chunk_size):
         rows = np.arange(start, min(start + chunk_size, n_input))
         results = [dataset[position_of[r]] if r in position_of else invalid_by_row[r] for r in rows.tolist()]
-        yield rows, [r.smiles for r in results], results
+        yield _Chunk(rows, [r.smiles for r in results], results)

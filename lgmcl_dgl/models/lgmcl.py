@@ -120,6 +120,13 @@ class LGMCL(nn.Module):
             raise ValueError("the fingerprints modality is on: pass fingerprints (B, %d)" % self.config.fingerprint_dim)
         return self.head(self.fusion(local, global_, smiles, description, fingerprints))
 
+    def set_text_precision(self, dtype: torch.dtype | None) -> None:
+        """Run the text transformers under autocast to ``dtype`` (None: float32). The text branch is
+        most of the forward cost; graph encoders stay float32 (DGL's CPU kernels have no bf16)."""
+        for encoder in (self.text_encoder, self.description_encoder):
+            if encoder is not None:
+                encoder.autocast_dtype = dtype
+
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part and in total (for logs, presets and benchmarks)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, DebertaV2Config, DebertaV2Model, PretrainedConfig
@@ -54,6 +56,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.backbone = build_backbone(config, backbone_config)
         self.out = nn.Linear(self.backbone.config.hidden_size, out_dim)
+        self.autocast_dtype: torch.dtype | None = None  # e.g. bfloat16 for faster inference; outputs stay float32
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
@@ -63,5 +66,8 @@ class TextEncoder(nn.Module):
                 f"texts of {input_ids.shape[1]} tokens exceed the text encoder's {settings.max_position_embeddings} positions; "
                 f"tokenize with truncation=True, max_length={settings.max_position_embeddings}"
             )
-        tokens = self.out(self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
+        precision = torch.autocast(input_ids.device.type, self.autocast_dtype) if self.autocast_dtype else nullcontext()
+        with precision:
+            states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        tokens = self.out(states.float())
         return tokens, masked_mean(tokens, attention_mask.bool())

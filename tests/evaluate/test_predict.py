@@ -34,6 +34,23 @@ def test_predictions_do_not_depend_on_chunking(tiny_run, tmp_path):
     np.testing.assert_allclose(small["p_np"], large["p_np"], rtol=1e-4, atol=1e-5)
 
 
+def test_worker_processes_give_the_same_rows_as_one_process(tiny_run, tmp_path):
+    run, source = tiny_run
+    alone = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(jobs=0, chunk_size=16)), keep_default_na=False)
+    workers = pd.read_csv(predict(run, source, tmp_path / "b.csv", PredictConfig(jobs=2, chunk_size=16)), keep_default_na=False)
+    pd.testing.assert_frame_equal(alone, workers)
+    assert (alone["error"] != "").any() and (alone["error"] == "").sum() > 70
+
+
+def test_bfloat16_text_encoder_stays_close_to_float32(tiny_run, tmp_path):
+    run, source = tiny_run
+    full = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(jobs=0)))
+    half = pd.read_csv(predict(run, source, tmp_path / "b.csv", PredictConfig(jobs=0, precision="bfloat16")))
+    np.testing.assert_allclose(half["p_np"], full["p_np"], atol=0.02)
+    with pytest.raises(ValueError, match="precision"):
+        PredictConfig(precision="float8")
+
+
 def test_predict_matches_the_runs_own_test_predictions(tiny_run, tmp_path):
     run, source = tiny_run
     frame = pd.read_csv(predict(run, source, tmp_path / "all.csv"))

@@ -1,4 +1,4 @@
-"""The DeBERTa text encoder: padding invariance, loading a pretrained model by path, one or two encoders."""
+"""The DeBERTa text encoder: padding invariance, loading a pretrained model by path, one or two encoders, bf16."""
 
 from __future__ import annotations
 
@@ -62,3 +62,20 @@ def test_too_long_texts_are_a_clear_error():
     ids = torch.randint(5, 100, (1, 9))
     with pytest.raises(ValueError, match="max_length=8"):
         model.encode_text(ids, torch.ones_like(ids))
+
+
+def test_bfloat16_text_precision_is_float32_out_and_close(tmp_path):
+    torch.manual_seed(0)
+    tokenizer = make_tokenizer(tmp_path)
+    model = LGMCL(tiny_config(text={"shared": False})).eval()
+    ids, mask = encode(tokenizer, TEXTS)
+    with torch.no_grad():
+        full = model.encode_text(ids, mask, "description")
+        model.set_text_precision(torch.bfloat16)
+        half = model.encode_text(ids, mask, "description")
+        model.set_text_precision(None)
+        again = model.encode_text(ids, mask, "description")
+    assert half.dtype == torch.float32
+    assert not torch.equal(half, full)  # bf16 really ran
+    torch.testing.assert_close(half, full, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(again, full, rtol=0, atol=0)
