@@ -6,6 +6,13 @@ so a long run can be stopped and continued; the table and plot are rebuilt from 
     python benchmarks/moleculenet.py                      # all shared datasets, both protocols, 3 seeds
     python benchmarks/moleculenet.py --quick              # bbbp + esol, one seed, short training
     python benchmarks/moleculenet.py --datasets bbbp --methods rf,lgmcl_scratch
+    python benchmarks/moleculenet.py --ablations          # what each part buys: bbbp + esol, both protocols, 3 seeds
+
+Ablations start from the same shipped encoders as ``lgmcl_pretrained`` and change one thing:
+a modality switched off, the fusion kind, or the pretraining objectives. The objective rows need
+encoders pretrained with one objective on the same recipe (``lgmcl pretrain --objectives graph``,
+``--objectives text``), given with ``--objective-checkpoints graph=DIR,text=DIR``; they are
+skipped with a note otherwise.
 """
 
 from __future__ import annotations
@@ -104,16 +111,23 @@ def run_chemprop(table, split, task_type, seed, args, workdir):
     return pd.read_csv(workdir / "pred.csv")[columns].to_numpy(dtype=float)
 
 
-def _lgmcl(pretrained: str | None, modalities: list[str] | None):
-    """LGM-CL through the real ``finetune`` API on the harness's split file."""
+def _lgmcl(pretrained: str | None, modalities: list[str] | None, overrides: dict | None = None):
+    """LGM-CL through the real ``finetune`` API on the harness's split file. ``pretrained`` may be
+    ``objective:NAME``: the encoders given for NAME in ``--objective-checkpoints``."""
 
     def run(table, split, task_type, seed, args, workdir):
         from lgmcl_dgl.finetune import FinetuneConfig, finetune
 
+        start = pretrained
+        if start and start.startswith("objective:"):
+            name = start.split(":", 1)[1]
+            start = args.objective_checkpoints.get(name)
+            if not start:
+                raise SkipCell(f"no encoders pretrained on the {name!r} objective: pass --objective-checkpoints {name}=DIR")
         workdir.mkdir(parents=True, exist_ok=True)
         split_file = split.save(workdir / "split.json", table)
-        config = FinetuneConfig(pretrained=pretrained, modalities=modalities, task_type=task_type,
-                                smiles_column=table.spec.smiles_column if table.spec else None,
+        config = FinetuneConfig(pretrained=start, modalities=modalities, overrides=dict(overrides or {}),
+                                task_type=task_type, smiles_column=table.spec.smiles_column if table.spec else None,
                                 target_columns=table.task_names, split_file=str(split_file), seeds=[seed],
                                 epochs=args.epochs, patience=args.patience, preset=args.preset,
                                 progress=False, overwrite=True)
@@ -136,11 +150,22 @@ METHODS = {
     "rf": run_rf,
     "chemprop": run_chemprop,
 }
+# the full model from the shipped encoders, then one change each
+ABLATIONS = {
+    "lgmcl_pretrained": METHODS["lgmcl_pretrained"],
+    "without_global": _lgmcl("zinc-small", ["local", "text", "fingerprints"]),
+    "without_local": _lgmcl("zinc-small", ["global", "text", "fingerprints"]),
+    "without_text": _lgmcl("zinc-small", ["local", "global", "fingerprints"]),
+    "without_fingerprints": _lgmcl("zinc-small", ["local", "global", "text"]),
+    "attention_fusion": _lgmcl("zinc-small", None, {"fusion": "attention"}),
+    "pretrained_graph_only": _lgmcl("objective:graph", None),
+    "pretrained_text_only": _lgmcl("objective:text", None),
+}
 
 
 def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
     start = time.perf_counter()
-    predictions = METHODS[method](table, split, task_type, seed, args, workdir)
+    predictions = {**METHODS, **ABLATIONS}[method](table, split, task_type, seed, args, workdir)
     metrics = score(task_type, table.labels[split.test], np.nan_to_num(predictions, nan=0.5), table.task_names)
     metric = PRIMARY_METRIC[task_type]
     return {"metric": metric, "value": metrics[metric], "seconds": round(time.perf_counter() - start, 1),
@@ -200,17 +225,29 @@ def main(argv=None) -> None:
     parser.add_argument("--datasets", default=",".join(SHARED_FILES), help="registry names or CSV paths")
     parser.add_argument("--protocols", default="random,scaffold")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"any of {', '.join(METHODS)}")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"any of {', '.join({**METHODS, **ABLATIONS})}")
     parser.add_argument("--rf-trees", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of the neural methods")
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--preset", default="small")
     parser.add_argument("--chemprop-python", default=None, help="Python of an environment with chemprop v2")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/moleculenet"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder [default: benchmarks/results/moleculenet, or .../ablations]")
     parser.add_argument("--quick", action="store_true", help="bbbp + esol, seed 0, 100 trees: a CI-sized check")
+    parser.add_argument("--ablations", action="store_true",
+                        help=f"the ablation table instead ({', '.join(ABLATIONS)}); datasets default to bbbp,esol")
+    parser.add_argument("--objective-checkpoints", default="",
+                        help="NAME=DIR,...: encoders pretrained on one objective (graph, text) for the ablation rows")
     args = parser.parse_args(argv)
+    args.objective_checkpoints = dict(item.split("=", 1) for item in args.objective_checkpoints.split(",") if item)
+    if args.ablations:
+        if args.datasets == parser.get_default("datasets"):
+            args.datasets = "bbbp,esol"
+        if args.methods == parser.get_default("methods"):
+            args.methods = ",".join(ABLATIONS)
     if args.quick:
         args.datasets, args.seeds, args.rf_trees, args.epochs = "bbbp,esol", [0], 100, 5
+    args.out = args.out or Path("benchmarks/results") / ("ablations" if args.ablations else "moleculenet")
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
