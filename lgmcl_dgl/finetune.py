@@ -257,7 +257,8 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
         base, _ = read_model_config(pretrained)
         overrides["fingerprint_dim"] = features.fingerprint_dim  # the fingerprint network is not pretrained
         model_config = type(base).from_dict(_apply(base.to_dict(), overrides))
-        tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") else None
+        has_text = (pretrained / TOKENIZER_DIR).is_dir()  # not when pretrained on graph objectives only
+        tokenizer = load_tokenizer(pretrained / TOKENIZER_DIR) if model_config.uses("text") and has_text else None
         if tokenizer is not None:
             model_config.text.vocab_size = len(tokenizer)
             model_config.text.pad_token_id = tokenizer.pad_token_id

@@ -70,6 +70,16 @@ class PretrainConfig:
     def uses_text(self) -> bool:
         return "text" in self.objectives or "cross" in self.objectives
 
+    @property
+    def uses_graph(self) -> bool:
+        return "graph" in self.objectives or "cross" in self.objectives
+
+    def trained_modalities(self, modalities: list[str]) -> list[str]:
+        """The model's modalities less those no objective trains: a one-objective run saves only
+        encoders it trained, so fine-tuning starts the others fresh instead of from random weights."""
+        unused = ({"local", "global"} if not self.uses_graph else set()) | ({"text"} if not self.uses_text else set())
+        return [m for m in modalities if m not in unused]
+
     def identity(self) -> dict[str, Any]:
         """Settings a run cannot change when it is continued (length and speed settings may change).
 
@@ -103,6 +113,7 @@ def pretrain(source: str | Path, out_dir: str | Path, config: PretrainConfig | N
     molecules = FeaturizedDataset(featurized)
     overrides = {**config.overrides, "node_feat_dim": molecules.node_feat_dim, "edge_feat_dim": molecules.edge_feat_dim}
     model_config = load_preset(config.preset, overrides)
+    model_config.modalities = config.trained_modalities(model_config.modalities)
     texts = None
     if config.uses_text:
         if dist.is_main:

@@ -150,3 +150,30 @@ def test_shipped_zinc_small_is_complete_and_fits_finetune():
     assert (model.config.node_feat_dim, model.config.edge_feat_dim) == feature_dims("attentivefp")
     retrieval = manifest.extra["retrieval_heldout_1k"]
     assert retrieval["graph_to_text_top1"] > 10 * retrieval["chance_top1"]
+
+
+@pytest.mark.parametrize("objective, kept, dropped", [("graph", "local", "text"), ("text", "text", "local")])
+def test_one_objective_saves_only_what_it_trains_and_finetunes_with_every_branch(
+        corpus, tmp_path, shared_data, objective, kept, dropped):
+    """The objective ablation: encoders no objective trained are not saved; fine-tuning starts them fresh."""
+    from safetensors.torch import load_file
+
+    from lgmcl_dgl.finetune import finetune
+    from lgmcl_dgl.models.io import WEIGHTS_FILE, load_model
+    from tests.tiny_finetune import slice_csv, tiny_config
+
+    out = tmp_path / objective
+    result = CliRunner().invoke(cli, args(corpus, out, "--epochs", "1", "--objectives", objective))
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.config.uses(kept) and not model.config.uses(dropped)
+    assert (out / "tokenizer").is_dir() == (objective == "text")
+    prefixes = {key.split(".")[0] for key in load_file(str(out / WEIGHTS_FILE))}
+    assert ("text_encoder" in prefixes) == (objective == "text") and ("local" in prefixes) == (objective == "graph")
+
+    data = slice_csv(shared_data / "moleculenet" / "BBBP.csv", tmp_path / "bbbp.csv", 40)
+    run = finetune(data, tmp_path / "run", tiny_config(pretrained=str(out), epochs=1, overrides={},
+                                                       target_columns=["p_np"],
+                                                       modalities=["local", "global", "text", "fingerprints"]))
+    tuned = load_model(run / "seed_0" / "model")
+    assert all(tuned.config.uses(m) for m in ("local", "global", "text", "fingerprints"))
