@@ -12,25 +12,16 @@ Wall time depends on the machine's load, so process CPU seconds are recorded bes
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from _common import RESULTS, machine, moses_smiles
 from lgmcl_dgl.data.locations import shared_data_dir
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def moses_smiles(n: int) -> list[str]:
-    with gzip.open(shared_data_dir() / "pretrain" / "moses_test.csv.gz", "rt") as handle:
-        next(handle)
-        return [line.strip().split(",")[0] for _, line in zip(range(n), handle)]
 
 
 def timed(call):
@@ -39,14 +30,17 @@ def timed(call):
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="molecules to predict")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
-    parser.add_argument("--train-rows", type=int, default=120, help="BBBP rows the benchmark RUN is trained on")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(n: int, threads: int, train_rows: int) -> dict:
+    """The benchmark itself, on ``threads`` torch threads (the process's setting is restored afterwards)."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _measure(n, threads, train_rows)
+    finally:
+        torch.set_num_threads(previous_threads)
 
+
+def _measure(n: int, threads: int, train_rows: int) -> dict:
     from lgmcl_dgl.evaluate.predict import Ensemble, PredictConfig, predict
     from lgmcl_dgl.featurize.pipeline import featurize_smiles
     from lgmcl_dgl.finetune import FinetuneConfig, finetune
@@ -55,10 +49,10 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ.setdefault("LGMCL_CACHE", str(tmp / "cache"))
         lines = (shared_data_dir() / "moleculenet" / "BBBP.csv").read_text().splitlines()
-        (tmp / "train.csv").write_text("\n".join(lines[:args.train_rows + 1]) + "\n")
+        (tmp / "train.csv").write_text("\n".join(lines[:train_rows + 1]) + "\n")
         run = finetune(tmp / "train.csv", tmp / "run", FinetuneConfig(epochs=1, target_columns=["p_np"], progress=False,
                                                                        jobs=1, device="cpu"))
-        smiles = moses_smiles(args.n) + ["not_a_smiles", "C1CC", ""]
+        smiles = moses_smiles(n) + ["not_a_smiles", "C1CC", ""]
         source = tmp / "new.csv"
         source.write_text("smiles\n" + "\n".join(smiles) + "\n")
 
@@ -70,14 +64,23 @@ def main() -> None:
         texts, d_wall, d_cpu = timed(lambda: ensemble.describe([r.smiles for r in records]))
         _, m_wall, m_cpu = timed(lambda: ensemble.predict_records(records, texts))
     n = len(smiles)
-    result = {"molecules": n, "torch_threads": args.threads, "preset": "small",
-              "end_to_end_first_call": {"seconds": cold_wall, "cpu_seconds": cold_cpu, "mol_per_s": n / cold_wall},
-              "end_to_end": {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": n / wall},
-              "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
-                        "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
-                        "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
-              "machine": {"cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()],
-                          "python": sys.version.split()[0], "torch": torch.__version__}}
+    return {"molecules": n, "torch_threads": threads, "preset": "small",
+            "end_to_end_first_call": {"seconds": cold_wall, "cpu_seconds": cold_cpu, "mol_per_s": n / cold_wall},
+            "end_to_end": {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": n / wall},
+            "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
+                      "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
+                      "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
+            "machine": machine(torch=torch.__version__)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="molecules to predict")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    parser.add_argument("--train-rows", type=int, default=120, help="BBBP rows the benchmark RUN is trained on")
+    args = parser.parse_args()
+    result = measure(args.n, args.threads, args.train_rows)
+    n = result["molecules"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "predict.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [("end to end, first call (imports, model load, RDKit pattern compilation)", result["end_to_end_first_call"]),
