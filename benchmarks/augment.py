@@ -16,11 +16,9 @@ every valid molecule is described exactly once and how many requests were paid t
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib.util
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -30,36 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import RESULTS, cpu_seconds, machine, moses_smiles, write_smiles_csv
 from lgmcl_dgl.data.artifacts import Manifest
-from lgmcl_dgl.data.locations import shared_data_dir
 from lgmcl_dgl.text.augment import AugmentConfig, augment, load_descriptions
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def moses_csv(n: int, folder: Path) -> Path:
-    smiles: list[str] = []
-    with gzip.open(shared_data_dir() / "pretrain" / "moses_test.csv.gz", "rt") as handle:
-        next(handle)
-        for line in handle:
-            smiles.append(line.strip())
-            if len(smiles) == n:
-                break
-    path = folder / f"moses_{len(smiles)}.csv"
-    path.write_text("smiles\n" + "\n".join(smiles) + "\n")
-    return path
-
-
-def machine() -> dict:
-    return {"cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()],
-            "python": sys.version.split()[0]}
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the --jobs workers)."""
-    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
-                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
-
 
 def run(name: str, source: str | Path, jobs: int, n_smiles: int, folder: Path) -> dict:
     out = folder / f"{name}_j{jobs}_k{n_smiles}"
@@ -129,7 +100,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sources = [("BBBP", "bbbp")] + ([("MOSES", moses_csv(args.moses, folder))] if args.moses else [])
+        sources = [("BBBP", "bbbp")]
+        if args.moses:
+            sources.append(("MOSES", write_smiles_csv(moses_smiles(args.moses), folder)))
         for name, source in sources:
             for j in jobs:
                 results.append(run(name, source, j, 0, folder))

@@ -16,7 +16,6 @@ time and the peak resident memory of the whole process tree (sampled every 0.2 s
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -27,34 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lgmcl_dgl.data.locations import shared_data_dir
-
-RESULTS = Path(__file__).parent / "results"
-MOSES = ("moses_test.csv.gz", "moses_test_scaffolds.csv.gz")
-
-
-def moses_smiles(n: int) -> list[str]:
-    smiles: list[str] = []
-    for name in MOSES:
-        with gzip.open(shared_data_dir() / "pretrain" / name, "rt") as handle:
-            next(handle)
-            smiles += [line.strip() for line in handle]
-        if len(smiles) >= n:
-            break
-    if len(smiles) < n:
-        raise SystemExit(f"only {len(smiles)} MOSES SMILES available, asked for {n}")
-    return smiles[:n]
-
-
-def write_csv(smiles: list[str], folder: Path) -> Path:
-    path = folder / f"moses_{len(smiles)}.csv"
-    path.write_text("smiles\n" + "\n".join(smiles) + "\n")
-    return path
-
-
-def machine() -> dict:
-    return {"cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()],
-            "python": sys.version.split()[0]}
+from _common import RESULTS, cpu_seconds, machine, moses_smiles, write_smiles_csv
 
 
 def naive_loop(smiles: list[str]):
@@ -116,14 +88,6 @@ def cpu_parallelism(jobs: int) -> float:
     return round(serial / parallel, 2)
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process and of its finished children (the pool workers)."""
-    import resource
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def _spin(n: int) -> int:
     total = 0
     for i in range(n):
@@ -143,7 +107,7 @@ def compare(n: int, jobs: int) -> dict:
     smiles = moses_smiles(n)
     result = {"n": n, "jobs": jobs, "machine_before": machine(), "cpu_parallelism_available": cpu_parallelism(jobs)}
     with tempfile.TemporaryDirectory() as tmp:
-        csv = write_csv(smiles, Path(tmp))
+        csv = write_smiles_csv(smiles, Path(tmp))
         start, cpu_start = time.perf_counter(), cpu_seconds()
         graphs, fingerprints = naive_loop(smiles)
         naive_s, naive_cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
@@ -196,7 +160,7 @@ def scaling(sizes: list[int], jobs: int, work_dir: Path, path: Path) -> list[dic
     results = json.loads(path.read_text())["scaling"] if path.is_file() else []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for n in sizes:
-        csv = write_csv(moses_smiles(n), work_dir)
+        csv = write_smiles_csv(moses_smiles(n), work_dir)
         out = work_dir / f"out_{n}"
         before = machine()
         seconds, peaks = run_measured(

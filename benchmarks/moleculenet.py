@@ -85,10 +85,25 @@ def run_rf(table, split, task_type, seed, args, workdir):
     return out
 
 
+CHEMPROP_COMMON = ["-s", "smiles", "--num-workers", "0"]
+
+
 def run_chemprop(table, split, task_type, seed, args, workdir):
     """chemprop v2 (its own environment, ``--chemprop-python``) trained and tested on the same split."""
     if not args.chemprop_python:
         raise SkipCell("chemprop not run: pass --chemprop-python PATH (a Python with chemprop v2 installed)")
+    columns = chemprop_inputs(table, split, workdir)
+    cli = [str(Path(args.chemprop_python).parent / "chemprop")]  # the console script of that environment
+    subprocess.run([*cli, *chemprop_train_args(workdir, columns, task_type, args.epochs, seed)],
+                   check=True, capture_output=True)
+    subprocess.run([*cli, "predict", "-i", str(workdir / "test.csv"), *CHEMPROP_COMMON,
+                    "--model-paths", str(workdir / "model" / "model_0" / "best.pt"), "-o", str(workdir / "pred.csv")],
+                   check=True, capture_output=True)
+    return pd.read_csv(workdir / "pred.csv")[columns].to_numpy(dtype=float)
+
+
+def chemprop_inputs(table, split, workdir: Path) -> list[str]:
+    """``workdir``/data.csv (molecules, labels, the split part of each) and test.csv; returns the label columns."""
     workdir.mkdir(parents=True, exist_ok=True)
     columns = [f"task{j}" for j in range(len(table.task_names))]
     frame = pd.DataFrame(table.labels, columns=columns)
@@ -99,16 +114,15 @@ def run_chemprop(table, split, task_type, seed, args, workdir):
     frame["split"] = part
     frame.to_csv(workdir / "data.csv", index=False)
     frame.iloc[split.test][["smiles"]].to_csv(workdir / "test.csv", index=False)
-    cli = [str(Path(args.chemprop_python).parent / "chemprop")]  # the console script of that environment
-    common = ["-s", "smiles", "--num-workers", "0"]
-    subprocess.run([*cli, "train", "-i", str(workdir / "data.csv"), *common, "--target-columns", *columns,
-                    "--splits-column", "split", "-t", task_type, "-o", str(workdir / "model"),
-                    "--epochs", str(args.epochs), "--pytorch-seed", str(seed)],
-                   check=True, capture_output=True)
-    subprocess.run([*cli, "predict", "-i", str(workdir / "test.csv"), *common,
-                    "--model-paths", str(workdir / "model" / "model_0" / "best.pt"), "-o", str(workdir / "pred.csv")],
-                   check=True, capture_output=True)
-    return pd.read_csv(workdir / "pred.csv")[columns].to_numpy(dtype=float)
+    return columns
+
+
+def chemprop_train_args(workdir: Path, columns: list[str], task_type: str, epochs: int, seed: int) -> list[str]:
+    """``chemprop train`` arguments for ``chemprop_inputs``' files: the harness's split, exactly ``epochs`` epochs
+    (chemprop's patience defaults to the epoch count), the model in ``workdir``/model."""
+    return ["train", "-i", str(workdir / "data.csv"), *CHEMPROP_COMMON, "--target-columns", *columns,
+            "--splits-column", "split", "-t", task_type, "-o", str(workdir / "model"),
+            "--epochs", str(epochs), "--pytorch-seed", str(seed)]
 
 
 def _lgmcl(pretrained: str | None, modalities: list[str] | None, overrides: dict | None = None):

@@ -14,10 +14,8 @@ Wall time depends on the machine's load, so process CPU seconds are recorded bes
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,21 +24,73 @@ import numpy as np
 import pandas as pd
 import torch
 
+from _common import RESULTS, machine, moses_smiles
 from lgmcl_dgl.data.locations import shared_data_dir
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def moses_smiles(n: int) -> list[str]:
-    with gzip.open(shared_data_dir() / "pretrain" / "moses_test.csv.gz", "rt") as handle:
-        next(handle)
-        return [line.strip().split(",")[0] for _, line in zip(range(n), handle)]
+VARIANTS = {"end to end, in one process (--jobs 0)": {"jobs": 0},
+            "end to end, workers prepare chunks (default)": {},
+            "end to end, workers + text encoder in bfloat16": {"precision": "bfloat16"}}
+DEFAULT = "end to end, workers prepare chunks (default)"
 
 
 def timed(call):
     wall, cpu = time.perf_counter(), time.process_time()
     value = call()
     return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def measure(n: int, threads: int, train_rows: int, run: Path | None = None) -> dict:
+    """The benchmark itself, on ``threads`` torch threads (the process's setting is restored afterwards)."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _measure(n, threads, train_rows, run)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _measure(n: int, threads: int, train_rows: int, run: Path | None) -> dict:
+    from lgmcl_dgl.evaluate.predict import Ensemble, PredictConfig, predict
+    from lgmcl_dgl.featurize.pipeline import featurize_smiles
+    from lgmcl_dgl.finetune import FinetuneConfig, finetune
+
+    label = str(run) if run is not None else "1-epoch BBBP slice"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ.setdefault("LGMCL_CACHE", str(tmp / "cache"))
+        if run is None:
+            lines = (shared_data_dir() / "moleculenet" / "BBBP.csv").read_text().splitlines()
+            (tmp / "train.csv").write_text("\n".join(lines[:train_rows + 1]) + "\n")
+            run = finetune(tmp / "train.csv", tmp / "run", FinetuneConfig(
+                epochs=1, target_columns=["p_np"], progress=False, jobs=1, device="cpu"))
+        smiles = moses_smiles(n) + ["not_a_smiles", "C1CC", ""]
+        source = tmp / "new.csv"
+        source.write_text("smiles\n" + "\n".join(smiles) + "\n")
+
+        _, cold_wall, cold_cpu = timed(lambda: predict(run, source, tmp / "cold.csv", PredictConfig(jobs=0)))
+        timings, outputs = {}, {}
+        for name, settings in VARIANTS.items():
+            out = tmp / f"{len(outputs)}.csv"
+            _, wall, cpu = timed(lambda: predict(run, source, out, PredictConfig(**settings)))
+            timings[name] = {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": len(smiles) / wall}
+            outputs[name] = pd.read_csv(out).iloc[:, 2:-1].to_numpy(dtype=float)
+        alone, workers, bf16 = outputs.values()
+        ensemble = Ensemble(run)
+        records, f_wall, f_cpu = timed(lambda: [r for r in featurize_smiles(smiles, ensemble.featurize_config())
+                                                if hasattr(r, "fingerprints")])
+        texts, d_wall, d_cpu = timed(lambda: ensemble.describe([r.smiles for r in records]))
+        _, m_wall, m_cpu = timed(lambda: ensemble.predict_records(records, texts))
+    n = len(smiles)
+    return {"molecules": n, "torch_threads": threads, "preset": "small",
+            "run": label,
+            "end_to_end_first_call": {"seconds": cold_wall, "cpu_seconds": cold_cpu, "mol_per_s": n / cold_wall},
+            "end_to_end": timings[DEFAULT], "variants": timings,
+            "workers_output_identical": bool(np.array_equal(alone, workers, equal_nan=True)),
+            "bfloat16_max_abs_difference": float(np.nanmax(np.abs(bf16 - alone))),
+            "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
+                      "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
+                      "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
+            "machine": machine(torch=torch.__version__)}
 
 
 def main() -> None:
@@ -50,61 +100,18 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=120, help="BBBP rows the benchmark RUN is trained on")
     parser.add_argument("--run", type=Path, default=None, help="an existing fine-tuned RUN instead of the 1-epoch one")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from lgmcl_dgl.evaluate.predict import Ensemble, PredictConfig, predict
-    from lgmcl_dgl.featurize.pipeline import featurize_smiles
-    from lgmcl_dgl.finetune import FinetuneConfig, finetune
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        os.environ.setdefault("LGMCL_CACHE", str(tmp / "cache"))
-        lines = (shared_data_dir() / "moleculenet" / "BBBP.csv").read_text().splitlines()
-        (tmp / "train.csv").write_text("\n".join(lines[:args.train_rows + 1]) + "\n")
-        run = args.run or finetune(tmp / "train.csv", tmp / "run", FinetuneConfig(
-            epochs=1, target_columns=["p_np"], progress=False, jobs=1, device="cpu"))
-        smiles = moses_smiles(args.n) + ["not_a_smiles", "C1CC", ""]
-        source = tmp / "new.csv"
-        source.write_text("smiles\n" + "\n".join(smiles) + "\n")
-
-        _, cold_wall, cold_cpu = timed(lambda: predict(run, source, tmp / "cold.csv", PredictConfig(jobs=0)))
-        variants = {"end to end, in one process (--jobs 0)": PredictConfig(jobs=0),
-                    "end to end, workers prepare chunks (default)": PredictConfig(),
-                    "end to end, workers + text encoder in bfloat16": PredictConfig(precision="bfloat16")}
-        timings, outputs = {}, {}
-        for name, config in variants.items():
-            out = tmp / f"{len(outputs)}.csv"
-            _, wall, cpu = timed(lambda: predict(run, source, out, config))
-            timings[name] = {"seconds": wall, "cpu_seconds": cpu, "mol_per_s": len(smiles) / wall}
-            outputs[name] = pd.read_csv(out).iloc[:, 2:-1].to_numpy(dtype=float)
-        reference, *_, bf16 = outputs.values()
-        bf16_difference = float(np.nanmax(np.abs(bf16 - reference)))
-        workers_identical = bool(np.array_equal(*list(outputs.values())[:2], equal_nan=True))
-        ensemble = Ensemble(run)
-        records, f_wall, f_cpu = timed(lambda: [r for r in featurize_smiles(smiles, ensemble.featurize_config())
-                                                if hasattr(r, "fingerprints")])
-        texts, d_wall, d_cpu = timed(lambda: ensemble.describe([r.smiles for r in records]))
-        _, m_wall, m_cpu = timed(lambda: ensemble.predict_records(records, texts))
-    n = len(smiles)
-    result = {"molecules": n, "torch_threads": args.threads, "preset": "small",
-              "end_to_end_first_call": {"seconds": cold_wall, "cpu_seconds": cold_cpu, "mol_per_s": n / cold_wall},
-              "end_to_end": timings, "workers_output_identical": workers_identical,
-              "bfloat16_max_abs_difference": bf16_difference, "run": str(args.run) if args.run else "1-epoch BBBP slice",
-              "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
-                        "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
-                        "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
-              "machine": {"cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()],
-                          "python": sys.version.split()[0], "torch": torch.__version__}}
+    result = measure(args.n, args.threads, args.train_rows, args.run)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "predict.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [("end to end, first call (imports, model load, RDKit pattern compilation)", result["end_to_end_first_call"]),
-            *timings.items(), *result["parts"].items()]
+            *result["variants"].items(), *result["parts"].items()]
     table = ["| part | seconds | CPU seconds | molecules/s |", "| --- | ---: | ---: | ---: |"]
     table += [f"| {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['mol_per_s']:.0f} |" for name, r in rows]
     (RESULTS / "predict.md").write_text(
-        f"`lgmcl predict`, small preset, {n} molecules, {args.threads} torch threads, load average "
-        f"{result['machine']['load_average']}; workers give the same output as one process: {workers_identical}; "
-        f"bfloat16 text encoder, largest difference from float32: {bf16_difference:.2g}\n\n" + "\n".join(table) + "\n")
+        f"`lgmcl predict`, small preset, {result['molecules']} molecules, {args.threads} torch threads, load average "
+        f"{result['machine']['load_average']}; workers give the same output as one process: "
+        f"{result['workers_output_identical']}; bfloat16 text encoder, largest difference from float32: "
+        f"{result['bfloat16_max_abs_difference']:.2g}\n\n" + "\n".join(table) + "\n")
     print("\n".join(table))
 
 

@@ -18,7 +18,6 @@ retrieval among the 1,000 MOSES molecules ``zinc_split`` holds out of the zinc-s
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -27,14 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, machine, moses_smiles
 
 
 def measure(preset: str, batch_size: int, steps: int, device_name: str, max_length: int | None) -> dict:
     import numpy as np
     import torch
 
-    from lgmcl_dgl.data.locations import shared_data_dir
     from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
     from lgmcl_dgl.models.config import load_preset
     from lgmcl_dgl.models.lgmcl import LGMCL
@@ -45,9 +43,7 @@ def measure(preset: str, batch_size: int, steps: int, device_name: str, max_leng
     from lgmcl_dgl.train.losses import nt_xent
 
     device = torch.device(device_name)
-    with gzip.open(shared_data_dir() / "pretrain" / "moses_test.csv.gz", "rt") as handle:
-        next(handle)
-        smiles = [next(handle).strip() for _ in range(batch_size)]
+    smiles = moses_smiles(batch_size)
     records = featurize_smiles(smiles, FeaturizeConfig(fingerprints=("maccs",)))
     descriptions = [rdkit_description(s) for s in smiles]
     overrides = {"node_feat_dim": records[0].node_feats.shape[1], "edge_feat_dim": records[0].bond_feats.shape[1]}
@@ -123,6 +119,25 @@ def measure(preset: str, batch_size: int, steps: int, device_name: str, max_leng
             "torch_threads": torch.get_num_threads()}
 
 
+def run_presets(presets: list[str], batch_size: int, steps: int, device: str, max_length: int | None) -> list[dict]:
+    """``measure`` for each preset in a fresh process of this script, so each peak memory is that preset's alone."""
+    rows = []
+    for preset in presets:
+        command = [sys.executable, __file__, "--one", preset, "--batch-size", str(batch_size),
+                   "--steps", str(steps), "--device", device]
+        if max_length:
+            command += ["--max-length", str(max_length)]
+        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
+        if done.returncode:
+            raise SystemExit(f"{preset}: {done.stderr[-2000:]}")
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        parts = ", ".join(f"{k} {v:.3f}s" for k, v in row["part_seconds"].items())
+        print(f"{preset}: {row['molecules_per_second']:.1f} mol/s, step {row['step_seconds']:.2f}s ({parts}), "
+              f"peak {row['peak_memory_mb']:.0f} MB, {row['parameters'] / 1e6:.1f}M parameters", flush=True)
+    return rows
+
+
 def zinc_split(n_heldout: int = 1000, n_train: int = 80_000) -> tuple[list[str], list[str]]:
     """The zinc-small corpus: MOSES test + test-scaffolds, deduplicated, permuted with seed 0."""
     import numpy as np
@@ -188,24 +203,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one, args.batch_size, args.steps, args.device, args.max_length)))
         return
-    rows = []
-    for preset in args.presets.split(","):
-        command = [sys.executable, __file__, "--one", preset, "--batch-size", str(args.batch_size),
-                   "--steps", str(args.steps), "--device", args.device]
-        if args.max_length:
-            command += ["--max-length", str(args.max_length)]
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
-        if done.returncode:
-            raise SystemExit(f"{preset}: {done.stderr[-2000:]}")
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append(row)
-        parts = ", ".join(f"{k} {v:.3f}s" for k, v in row["part_seconds"].items())
-        print(f"{preset}: {row['molecules_per_second']:.1f} mol/s, step {row['step_seconds']:.2f}s ({parts}), "
-              f"peak {row['peak_memory_mb']:.0f} MB, {row['parameters'] / 1e6:.1f}M parameters")
+    rows = run_presets(args.presets.split(","), args.batch_size, args.steps, args.device, args.max_length)
     tag = f"{args.device.split(':')[0]}_b{args.batch_size}" + (f"_L{args.max_length}" if args.max_length else "")
     RESULTS.mkdir(exist_ok=True)
-    machine = {"cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()]}
-    (RESULTS / f"pretrain_{tag}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    (RESULTS / f"pretrain_{tag}.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
     lines = ["| preset | device | batch | text tokens (max) | mol/s | step s | data s | graph s | text s | loss s | peak MB | params |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
