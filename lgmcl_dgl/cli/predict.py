@@ -16,7 +16,7 @@ from lgmcl_dgl.cli.options import run_api
 @click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
               help="An augment directory of INPUT (else molecules are described on the fly).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@click.option("--chunk-size", type=click.IntRange(min=1), default=4096, help="Rows held in memory at a time.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1024, help="Rows per chunk: a few chunks are in memory at a time.")
 @click.option("--device", default="cpu")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
               help="Processes featurizing and describing the next chunks while the model scores one; 0 = none "

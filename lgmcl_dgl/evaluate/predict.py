@@ -31,7 +31,7 @@ from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_
 @dataclass
 class PredictConfig:
     batch_size: int = 256  # molecules per forward pass
-    chunk_size: int = 4096  # molecules read, featurised and written at a time (bounds memory)
+    chunk_size: int = 1024  # rows read, featurised and written at a time: bounds memory; the unit workers overlap
     device: str = "cpu"
     smiles_column: str | None = None
     jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
