@@ -206,6 +206,21 @@ def smiles_problem(smiles: str):
     return mol, None
 
 
+def parse_smiles(smiles: str):
+    """RDKit's default parse (explicit H removed, stereo perceived): ``(mol, None)`` or ``(None, reason)``.
+
+    A valid SMILES is parsed once; only one that fails is parsed again, by ``smiles_problem``, for the reason.
+    """
+    from rdkit import Chem, rdBase
+
+    _rdkit_log()  # RDKit's messages go where smiles_problem sends them, not to stderr
+    rdBase.EnableLog("rdApp.error")
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None, smiles_problem(smiles)[1] or "RDKit cannot parse this SMILES"
+    return mol, None
+
+
 def validate(table: MoleculeTable) -> MoleculeTable:
     """Keep the molecules RDKit can parse and list every other row with its reason."""
     keep, invalid = [], list(table.invalid)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                       sha256_file)
-from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
+from lgmcl_dgl.data.load import InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
 from lgmcl_dgl.text.describe import render
@@ -121,7 +121,7 @@ class PreparedMolecule:
 
     row: int
     smiles: str
-    canonical: str = ""
+    canonical: str = ""  # for LLM prompts and views: left empty for the rdkit backend without views
     views: list[str] = field(default_factory=list)
     descriptors: dict[str, Any] = field(default_factory=dict)
     description: str | None = None  # filled when the rdkit backend runs in the preparation step
@@ -129,14 +129,13 @@ class PreparedMolecule:
 
 
 def prepare_molecule(row: int, smiles: str, *, with_rdkit: bool, n_views: int = 0, seed: int = 0) -> PreparedMolecule:
-    mol, problem = smiles_problem(smiles)
+    mol, problem = parse_smiles(smiles)
     if mol is None:
         return PreparedMolecule(row, smiles, invalid=problem)
-    mol = Chem.MolFromSmiles(smiles)  # as everywhere else: explicit H removed, stereo assigned
-    canonical = Chem.MolToSmiles(mol)
+    canonical = Chem.MolToSmiles(mol) if n_views or not with_rdkit else ""
     molecule = PreparedMolecule(row, smiles, canonical, randomised_smiles(mol, n_views, seed, row, canonical))
     if with_rdkit:
-        molecule.description = render(rdkit_backend.describe_mol(mol))
+        molecule.description = render(rdkit_backend.describe_mol(mol, scratch=True))
     else:
         molecule.descriptors = rdkit_backend.prompt_descriptors(mol)
     return molecule
@@ -144,10 +143,10 @@ def prepare_molecule(row: int, smiles: str, *, with_rdkit: bool, n_views: int = 
 
 def rdkit_description(smiles: str) -> str:
     """The rdkit backend's text for one SMILES (used as the fallback of LLM backends)."""
-    mol, problem = smiles_problem(smiles)
+    mol, problem = parse_smiles(smiles)
     if mol is None:
         raise ValueError(f"{smiles!r}: {problem}")
-    return render(rdkit_backend.describe_mol(Chem.MolFromSmiles(smiles)))
+    return render(rdkit_backend.describe_mol(mol, scratch=True))
 
 
 _worker_settings: dict[str, Any] = {}

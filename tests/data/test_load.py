@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rdkit import Chem
 
-from lgmcl_dgl.data.load import InputError, load_molecules, read_table, smiles_problem, write_invalid_csv
+from lgmcl_dgl.data.load import (InputError, load_molecules, parse_smiles, read_table, smiles_problem,
+                                 write_invalid_csv)
 
 
 def test_bbbp_reports_every_unparseable_row(moleculenet: Path, tmp_path: Path):
@@ -78,3 +80,10 @@ def test_smiles_problem_reasons():
     assert "Parse Error" in smiles_problem("C1CC(")[1]
     assert smiles_problem("")[1] == "empty SMILES"
     assert smiles_problem("[Na+].[Cl-]")[1] is None
+
+
+def test_parse_smiles_gives_the_default_parse_or_smiles_problems_reason():
+    mol, reason = parse_smiles("[H]OC([H])=O")
+    assert reason is None and Chem.MolToSmiles(mol) == Chem.MolToSmiles(Chem.MolFromSmiles("[H]OC([H])=O"))
+    for smiles in ("C1CC(", "", "C(C)(C)(C)(C)C", "not_a_smiles"):
+        assert parse_smiles(smiles) == (None, smiles_problem(smiles)[1])

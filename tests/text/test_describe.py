@@ -10,8 +10,9 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 
-from lgmcl_dgl.text.backends.rdkit import (FUNCTIONAL_GROUPS, IONISABLE, RING_TYPES, charge_at_ph7, describe_mol,
-                                           functional_groups, ring_types)
+from lgmcl_dgl.text.backends.rdkit import (_CHARGE_SMARTS, _GROUP_SMARTS, _GUARDS, FUNCTIONAL_GROUPS, IONISABLE,
+                                           RING_TYPES, _matching, charge_at_ph7, describe_mol, functional_groups,
+                                           ring_types)
 from lgmcl_dgl.text.describe import SCHEMA, DescriptionError, describe, parse_answer, render, validate_fields
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -154,3 +155,23 @@ def test_describing_leaves_the_molecule_as_it_was():
     first = describe_mol(mol)
     assert [b.GetStereo() for b in mol.GetBonds()] == before
     assert describe_mol(mol) == first
+    for smiles in ("C/C=C/C(=O)N[C@@H](C)C(=O)O", "C1CC(C)C(C)C(C)C1", "C[C@H]1CC[C@@H](C)CC1", ASPIRIN):
+        mol = Chem.MolFromSmiles(smiles)
+        assert describe_mol(Chem.Mol(mol), scratch=True) == describe_mol(mol), smiles
+
+
+# one molecule per guarded pattern, and some with none of them
+_SCREENED = ("CC(=N)N", "CC(C)=NC", "CNNC", "C[N+](=O)[O-]", "[O-][n+]1ccccc1", "CS(C)=O", "c1ccnnc1", "c1nc[nH]n1",
+             "c1ccc2ncccc2c1", "c1c[nH]cn1", "NC(=N)NCCC[C@H](N)C(=O)O", "Cc1nnn[nH]1", ASPIRIN, "CCN")
+
+
+@pytest.mark.parametrize("smiles", _SCREENED)
+def test_screen_finds_exactly_the_patterns_that_match(smiles):
+    """The FilterCatalog screen, guards included, agrees with matching each pattern on its own."""
+    mol = Chem.MolFromSmiles(smiles)
+    for patterns in (_GROUP_SMARTS, _CHARGE_SMARTS):
+        assert _matching(mol, patterns) == {s for s in patterns if mol.HasSubstructMatch(Chem.MolFromSmarts(s))}
+
+
+def test_every_guard_guards_a_catalogue_pattern():
+    assert set(_GUARDS) <= set(_GROUP_SMARTS + _CHARGE_SMARTS)

@@ -7,13 +7,14 @@ the text); qualitative bins use the thresholds written into each sentence.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Any
 
 import rdkit
 from rdkit import Chem
-from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
+from rdkit.Chem import Crippen, Descriptors, FilterCatalog, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 MODEL = f"rdkit-{rdkit.__version__}"
@@ -143,6 +144,52 @@ def _count(mol: Chem.Mol, smarts: str) -> int:
     return len(mol.GetSubstructMatches(_pattern(smarts), uniquify=True, maxMatches=100))
 
 
+# What each screen covers: groups and rings together; the charge patterns later, after GetSSSR, as they
+# always were (two of them ask for ring sizes)
+_GROUP_SMARTS = tuple(smarts for _, smarts in FUNCTIONAL_GROUPS + RING_TYPES)
+_CHARGE_SMARTS = tuple(item[1] for item in IONISABLE + WEAK_IONISABLE)
+
+# Costly, rarely matching patterns, each with a cheap one that every match of it contains (one of its
+# atoms or bonds, in every alternative, less some conditions): the screen tries the costly one only
+# where the cheap one matches.
+_GUARDS = {
+    "[#6,#1;!$(C=O)][CX3;!$(C(N)(N)=N)](=[NX2,NX3+;!a])[NX3;!a]": "[NX2,NX3+;!a]",  # amidine
+    "[CX3;!$(C-[N,O,S])]=[NX2;!$(N-[N,O])]": "[NX2]",  # imine
+    "[NX3;!$(NC=O)][NX3;!$(NC=O)]": "[NX3][NX3]",  # hydrazine
+    "[$([NX3](=O)=O),$([NX3+](=O)[O-])][!#8]": "N=O",  # nitro
+    "[#7+;!$([NX3+](=O)[O-])][OX1-]": "[#7+]",  # N-oxide
+    "[$([SX3](=O)([#6])[#6]),$([SX3+]([O-])([#6])[#6])]": "[SX3]",  # sulfoxide
+    "c1ccnnc1": "n~n",  # pyridazine
+    "[$(n1nncc1),$(n1cncn1),$(n1ncnc1)]": "n~n",  # triazole
+    "[$(c1ccc2ncccc2c1),$(c1ccc2cnccc2c1)]": "n",  # quinoline or isoquinoline
+    "[nX2;r5;$(n:c:[nX3;H1,$(n-[#6])]),$(n:c:[nX3]);!$(n:[#7])]": "[nX2;r5]",  # imidazole (weakly ionisable)
+}
+
+
+@functools.cache
+def _screen(patterns: tuple[str, ...]) -> FilterCatalog.FilterCatalog:
+    """``patterns`` as one FilterCatalog: an entry per distinct SMARTS, named by it."""
+    screen = FilterCatalog.FilterCatalog()
+    for smarts in dict.fromkeys(patterns):
+        matcher = FilterCatalog.SmartsMatcher(smarts, _pattern(smarts))
+        if smarts in _GUARDS:
+            guard = FilterCatalog.SmartsMatcher(_GUARDS[smarts], _pattern(_GUARDS[smarts]))
+            matcher = FilterCatalog.FilterMatchOps.And(guard, matcher)  # the pattern is tried only if the guard matches
+        screen.AddEntry(FilterCatalog.FilterCatalogEntry(smarts, matcher))
+    return screen
+
+
+def _matching(mol: Chem.Mol, patterns: tuple[str, ...]) -> set[str]:
+    """Those of ``patterns`` that match ``mol`` at all.
+
+    A molecule matches a handful of the catalogue's ~90 patterns: one C++ pass over all of them with
+    RDKit's substructure match, then counting only those that match, costs far less than a Python
+    call per pattern.
+    """
+    entries = _screen(patterns).GetMatches(mol)
+    return {entries[i].GetDescription() for i in range(len(entries))}  # by index: iterating the list is slow
+
+
 def _round(value: float) -> float:
     """Two decimals, stable against last-bit noise from the atom order (1.92499999 vs 1.92500001)."""
     return round(round(value, 6), 2)
@@ -177,32 +224,31 @@ def _band(value: float, bands: tuple[tuple[float, ...], tuple[str, ...]]) -> tup
     return names[i], band
 
 
-def functional_groups(mol: Chem.Mol) -> dict[str, int]:
-    """Named groups in the molecule with their counts, in catalogue order."""
-    found = {}
-    for name, smarts in FUNCTIONAL_GROUPS:
-        n = _count(mol, smarts)
-        if n:
-            found[name] = n
+def functional_groups(mol: Chem.Mol, matching: set[str] | None = None) -> dict[str, int]:
+    """Named groups in the molecule with their counts, in catalogue order.
+
+    ``matching``: ``_matching(mol, _GROUP_SMARTS)``, when the caller has it (one screen for groups and rings).
+    """
+    matching = _matching(mol, _GROUP_SMARTS) if matching is None else matching
+    found = {name: _count(mol, smarts) for name, smarts in FUNCTIONAL_GROUPS if smarts in matching}
     if "guanidine" in found:
         found.pop("amidine", None)  # a guanidine contains the amidine pattern; name it once
     return found
 
 
-def ring_types(mol: Chem.Mol) -> dict[str, int]:
-    found = {}
-    for name, smarts in RING_TYPES:
-        n = _count(mol, smarts)
-        if n:
-            found[name] = n
-    return found
+def ring_types(mol: Chem.Mol, matching: set[str] | None = None) -> dict[str, int]:
+    matching = _matching(mol, _GROUP_SMARTS) if matching is None else matching
+    return {name: _count(mol, smarts) for name, smarts in RING_TYPES if smarts in matching}
 
 
 def charge_at_ph7(mol: Chem.Mol) -> tuple[int, int, list[str], list[str]]:
     """Anionic and cationic group counts at pH 7, phrases for them, and weakly ionisable groups."""
-    negative, positive, charged, weak = 0, 0, [], []
+    matching = _matching(mol, _CHARGE_SMARTS)
+    negative, positive, charged = 0, 0, []
     claimed: set[int] = set()
     for _name, smarts, charge, phrase in IONISABLE:
+        if smarts not in matching:
+            continue
         matches = []
         for match in mol.GetSubstructMatches(_pattern(smarts), uniquify=True):
             if not claimed & set(match):  # each atom ionises once: a biguanide is one cation, not two
@@ -214,9 +260,7 @@ def charge_at_ph7(mol: Chem.Mol) -> tuple[int, int, list[str], list[str]]:
             else:
                 positive += len(matches)
             charged.append(f"{len(matches)} x {phrase}" if len(matches) > 1 else phrase)
-    for _name, smarts, phrase in WEAK_IONISABLE:
-        if mol.HasSubstructMatch(_pattern(smarts)):
-            weak.append(phrase)
+    weak = [phrase for _name, smarts, phrase in WEAK_IONISABLE if smarts in matching]
     return negative, positive, charged, weak
 
 
@@ -228,9 +272,9 @@ def _counted(found: dict[str, int]) -> str:
     return ", ".join(f"{n} x {name}" if n > 1 else name for name, n in found.items())
 
 
-def _ring_systems(mol: Chem.Mol) -> list[set[int]]:
+def _ring_systems(rings: tuple[tuple[int, ...], ...]) -> list[set[int]]:
     systems: list[set[int]] = []
-    for ring in mol.GetRingInfo().AtomRings():
+    for ring in rings:
         ring_atoms = set(ring)
         merged = [s for s in systems if len(s & ring_atoms) >= 2]
         for s in merged:
@@ -248,21 +292,24 @@ def _element_counts(formula: str) -> dict[str, int]:
     return {symbol: int(n or 1) for symbol, n in _FORMULA_PART.findall(formula)}
 
 
-def _substitution(mol: Chem.Mol, elements: dict[str, int]) -> str:
+def _substitution(mol: Chem.Mol, rings: tuple[tuple[int, ...], ...], elements: dict[str, int]) -> str:
     """Substituents on each 6-membered aromatic ring (ortho/meta/para when two), halogens, heteroatoms."""
     parts = []
-    for ring in mol.GetRingInfo().AtomRings():
+    for ring in rings:
+        if len(ring) != 6:
+            continue
         atoms = [mol.GetAtomWithIdx(i) for i in ring]
-        if len(ring) != 6 or not all(atom.GetIsAromatic() for atom in atoms):
+        if not all(atom.GetIsAromatic() for atom in atoms):
             continue
         ring_set = set(ring)
         positions, fused = [], False
         for k, atom in enumerate(atoms):
             if atom.GetDegree() == 2:
                 continue
-            outside = [b for b in atom.GetBonds() if b.GetOtherAtomIdx(ring[k]) not in ring_set]
-            fused = fused or any(b.IsInRing() for b in outside)  # a ring bond leaving the ring: a fused ring
-            if any(not b.IsInRing() for b in outside):
+            # is each bond leaving the ring a ring bond (a fused ring) or not (a substituent)?
+            leaving = [b.IsInRing() for b in atom.GetBonds() if b.GetOtherAtomIdx(ring[k]) not in ring_set]
+            fused = fused or any(leaving)
+            if not all(leaving):
                 positions.append(k)
         n = len(positions)
         if n == 2:
@@ -280,12 +327,22 @@ def _substitution(mol: Chem.Mol, elements: dict[str, int]) -> str:
     return text
 
 
-def _stereo(mol: Chem.Mol) -> str:
-    bond_labels = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z",
-                   Chem.BondStereo.STEREOTRANS: "trans", Chem.BondStereo.STEREOCIS: "cis"}
-    double = Counter(bond_labels[b.GetStereo()] for b in mol.GetBonds() if b.GetStereo() in bond_labels)
-    # on a copy: the non-legacy search re-perceives the caller's double bonds as cis/trans (not E/Z)
-    centres = Chem.FindMolChiralCenters(Chem.Mol(mol), includeUnassigned=True, useLegacyImplementation=False)
+_BOND_STEREO = {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z",
+                Chem.BondStereo.STEREOTRANS: "trans", Chem.BondStereo.STEREOCIS: "cis"}
+_TETRAHEDRAL_TAG = Chem.MolFromSmarts("[@]")  # with useChirality: any atom tagged @ or @@
+
+
+def _stereo(mol: Chem.Mol, scratch: bool = False) -> str:
+    bond = mol.GetBondWithIdx  # by index: iterating mol.GetBonds() is slow
+    stereo = [bond(i).GetStereo() for i in range(mol.GetNumBonds())]
+    double = Counter(_BOND_STEREO[s] for s in stereo if s in _BOND_STEREO)
+    # The non-legacy search changes the molecule (it re-perceives double bonds as cis/trans, not E/Z), so
+    # it runs on a copy unless the caller discards the molecule. Its CIP labelling, much of its cost, only
+    # labels tagged centres and stereo double bonds: without either, every centre is "?" with or without it.
+    target = mol if scratch else Chem.Mol(mol)
+    cip = bool(double) or target.HasSubstructMatch(_TETRAHEDRAL_TAG, useChirality=True)
+    centres = Chem.FindMolChiralCenters(target, includeUnassigned=True, includeCIP=cip,
+                                        useLegacyImplementation=False)
     assigned = [label for _, label in centres if label in ("R", "S")]
     parts = []
     if centres:
@@ -302,17 +359,22 @@ def _stereo(mol: Chem.Mol) -> str:
     return "; ".join(parts)
 
 
-def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
-    """All schema fields for one sanitised molecule (see ``lgmcl_dgl.text.describe.SCHEMA``)."""
+def describe_mol(mol: Chem.Mol, *, scratch: bool = False) -> dict[str, Any]:
+    """All schema fields for one sanitised molecule (see ``lgmcl_dgl.text.describe.SCHEMA``).
+
+    ``scratch``: the caller discards ``mol`` afterwards, so it may be changed (it saves a copy).
+    """
     d = prompt_descriptors(mol)
     heavy = mol.GetNumHeavyAtoms()
-    groups = functional_groups(mol)
-    rings = ring_types(mol)
+    matching = _matching(mol, _GROUP_SMARTS)
+    groups = functional_groups(mol, matching)
+    rings = ring_types(mol, matching)
     sssr = Chem.GetSSSR(mol)  # its size is the cyclomatic number: unlike the symmetrised set, order-independent
     n_rings = len(sssr)
     n_aliphatic = n_rings - d["aromatic_rings"]
     n_hetero_aromatic = rdMolDescriptors.CalcNumAromaticHeterocycles(mol)
-    systems = _ring_systems(mol)
+    atom_rings = mol.GetRingInfo().AtomRings()  # the SSSR just found
+    systems = _ring_systems(atom_rings)
     fsp3 = rdMolDescriptors.CalcFractionCSP3(mol)
     negative, positive, charged, weak = charge_at_ph7(mol)
 
@@ -343,7 +405,7 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
                      f"{n_hetero_aromatic} heteroaromatic, {n_aliphatic} aliphatic) in "
                      f"{_plural(len(systems), 'ring system')}") if n_rings else "no rings"
     if systems:
-        sizes = sorted(Counter(len(r) for r in sssr).items())
+        sizes = sorted(Counter(len(r) for r in atom_rings).items())
         aromatic_desc += "; ring sizes " + ", ".join(f"{n} x {s}-membered" for s, n in sizes)
         largest = max(len(s) for s in systems)
         if largest > 6:
@@ -377,8 +439,8 @@ def describe_mol(mol: Chem.Mol) -> dict[str, Any]:
         "structural_features": {
             "rings_and_aromaticity": aromatic_desc,
             "key_functional_groups": _counted(groups) if groups else "no common functional groups",
-            "substitution_pattern": _substitution(mol, _element_counts(formula)),
-            "stereochemistry": _stereo(mol),
+            "substitution_pattern": _substitution(mol, atom_rings, _element_counts(formula)),
+            "stereochemistry": _stereo(mol, scratch),  # last: it may change mol
         },
         "general_medicinal_chemistry_notes": notes,
     }
