@@ -121,7 +121,7 @@ class PreparedMolecule:
 
     row: int
     smiles: str
-    canonical: str = ""  # for LLM prompts and views: left empty for the rdkit backend without views
+    canonical: str = ""  # for LLM prompts, caches and views; empty only for an invalid row
     views: list[str] = field(default_factory=list)
     descriptors: dict[str, Any] = field(default_factory=dict)
     description: str | None = None  # filled when the rdkit backend runs in the preparation step
@@ -132,7 +132,7 @@ def prepare_molecule(row: int, smiles: str, *, with_rdkit: bool, n_views: int = 
     mol, problem = parse_smiles(smiles)
     if mol is None:
         return PreparedMolecule(row, smiles, invalid=problem)
-    canonical = Chem.MolToSmiles(mol) if n_views or not with_rdkit else ""
+    canonical = Chem.MolToSmiles(mol)
     molecule = PreparedMolecule(row, smiles, canonical, randomised_smiles(mol, n_views, seed, row, canonical))
     if with_rdkit:
         molecule.description = render(rdkit_backend.describe_mol(mol, scratch=True))
