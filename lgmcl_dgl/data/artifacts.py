@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import secrets
 from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,11 +25,23 @@ class ArtifactError(RuntimeError):
     """An artifact directory is missing, incomplete or was made from something else."""
 
 
+def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temporary file next to ``path`` (same file system, so ``os.replace`` is atomic), created
+    with the permissions a plain ``open`` gives under the user's umask (mkstemp's 0600 would hide
+    results from the user's group)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

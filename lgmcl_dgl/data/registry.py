@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from lgmcl_dgl.data.artifacts import temporary_beside
 from lgmcl_dgl.data.locations import EMBEDDED_DIR, cache_dir
 
 DEEPCHEM_BASE_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/"
@@ -123,7 +123,7 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
         return final
     target_dir.mkdir(parents=True, exist_ok=True)
     source = base_url(url) + spec.filename
-    fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{raw.name}.", suffix=".part")
+    fd, tmp_name = temporary_beside(raw, ".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -139,7 +139,7 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
                 "the file is not the upstream one and was not cached")
         if spec.member:
             with zipfile.ZipFile(tmp) as archive, archive.open(_member_path(archive, spec.member)) as src:
-                fd, part = tempfile.mkstemp(dir=target_dir, prefix=f".{spec.member}.", suffix=".part")
+                fd, part = temporary_beside(final, ".part")
                 with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(src, out)
                 os.replace(part, final)

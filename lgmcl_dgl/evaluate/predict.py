@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lgmcl_dgl.data.artifacts import ArtifactError
+from lgmcl_dgl.data.artifacts import ArtifactError, temporary_beside
 from lgmcl_dgl.data.load import SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
 from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds
 
@@ -114,7 +113,7 @@ class _AtomicCsv:
     def __init__(self, path: str | Path, columns: list[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, self.tmp = temporary_beside(self.path)
         self.handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         csv.writer(self.handle).writerow(columns)
 
