@@ -291,12 +291,15 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
     config = config or PredictConfig()
     ensemble = Ensemble(run, config.device, config.precision)
     known = _known_descriptions(ensemble, descriptions) if descriptions is not None else None
-    if _is_featurize_dir(source):
+    featurized = _is_featurize_dir(source)
+    if featurized:
         chunks = _featurized_chunks(ensemble, Path(source), config.chunk_size)
     else:
         chunks = (_Chunk(rows, smiles, None) for rows, smiles in iter_smiles_chunks(source, config.smiles_column, config.chunk_size))
     text = ensemble.text if ensemble.uses_text and known is None else None
     jobs = default_jobs() if config.jobs is None else config.jobs
+    if featurized and text is None:
+        jobs = 0  # nothing left to prepare: sending the records to workers and back would be all cost
     writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
     ok = False
     try:

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_bytes, sha256_file
-from lgmcl_dgl.data.load import InputError, InvalidRow, read_table, smiles_problem, write_invalid_csv
+from lgmcl_dgl.data.load import InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
@@ -77,10 +77,9 @@ def featurize_molecule(smiles: str, row: int, labels: np.ndarray, atom_featurize
     """Featurize one SMILES, or say why not; never raises for a bad molecule."""
     from rdkit import Chem
 
-    mol = Chem.MolFromSmiles(smiles) if smiles else None  # the default parse (stereo perceived, H removed), as dgllife's
-    if mol is None or mol.GetNumAtoms() == 0:
-        _, reason = smiles_problem(smiles)  # the same reasons as every other step's invalid rows
-        return InvalidRow(row, smiles, reason or "RDKit cannot parse this SMILES")
+    mol, problem = parse_smiles(smiles)  # the default parse (stereo perceived, H removed), as dgllife's
+    if mol is None:
+        return InvalidRow(row, smiles, problem)
     try:
         node_feats, bonds, bond_feats = mol_graph_arrays(mol, atom_featurizer)
         values = compute_fingerprints(mol, fingerprints)
@@ -100,7 +99,6 @@ def featurize_smiles(smiles: Sequence[str], config: FeaturizeConfig | None = Non
     ``MoleculeRecord`` to ``collate``; the ``InvalidRow`` ones say why a molecule was left out.
     """
     config = config or FeaturizeConfig()
-    smiles_problem("C")  # routes RDKit's log to data.load's collector: parse errors become reasons, not stderr noise
     rows = np.arange(len(smiles)) if rows is None else np.asarray(rows, dtype=np.int64)
     labels = np.zeros((len(smiles), 0), np.float32) if labels is None else np.asarray(labels, dtype=np.float32)
     return [featurize_molecule(s, int(r), y, config.atom_featurizer, config.fingerprints)
