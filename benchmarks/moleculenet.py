@@ -186,6 +186,23 @@ def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
             "skipped_tasks": metrics["skipped_tasks"]}
 
 
+def _read_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record_cell(path: Path, key: str, cell: dict) -> dict:
+    """Add one cell to results.json under a lock, re-reading it first: processes given different
+    --datasets can share one folder (two cores, two runs) without losing each other's cells."""
+    import fcntl
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = _read_results(path)
+        results[key] = cell
+        atomic_write_json(path, results)
+    return results
+
+
 def write_report(results: dict, out: Path) -> None:
     """Markdown table (mean +- std over seeds, best per row in bold) and a bar plot."""
     rows: dict[tuple[str, str], dict[str, list[float]]] = {}
@@ -264,7 +281,7 @@ def main(argv=None) -> None:
     args.out = args.out or Path("benchmarks/results") / ("ablations" if args.ablations else "moleculenet")
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results = _read_results(results_path)
     for dataset in args.datasets.split(","):
         table = load_dataset(dataset)
         task_type = task_type_of(table)
@@ -275,18 +292,17 @@ def main(argv=None) -> None:
                 split.save(args.out / "splits" / f"{Path(dataset).stem}-{protocol}-{seed}.json", table)
                 for method in args.methods.split(","):
                     key = f"{Path(dataset).stem}|{protocol}|{seed}|{method}"
-                    if key in results:
+                    if key in _read_results(results_path):  # another process on this folder may have done it
                         continue
                     workdir = args.out / "work" / key.replace("|", "-")
                     try:
-                        results[key] = run_cell(table, split, task_type, seed, method, args, workdir)
+                        cell = run_cell(table, split, task_type, seed, method, args, workdir)
                     except SkipCell as skip:
                         print(f"{key}: skipped: {skip}", flush=True)
                         continue
-                    cell = results[key]
                     print(f"{key}: {cell['metric']} {cell['value']} ({cell['seconds']} s)", flush=True)
-                    atomic_write_json(results_path, results)
-    write_report(results, args.out)
+                    results = _record_cell(results_path, key, cell)
+    write_report(_read_results(results_path), args.out)
     print((args.out / "table.md").read_text())
 
 

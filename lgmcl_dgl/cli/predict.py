@@ -24,8 +24,11 @@ from lgmcl_dgl.cli.options import run_api
 @click.option("--precision", type=click.Choice(["float32", "bfloat16"]), default="float32",
               help="bfloat16 runs the text encoder in bf16: faster on CPUs with AVX512-BF16 or AMX and on GPUs, "
                    "predictions differ slightly (docs/finetune.md).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Torch threads of the scoring process [default: 1 beside worker processes, else torch's].")
 def predict(run: str, input_: str, out_file: str, smiles_column: str | None, descriptions: str | None,
-            batch_size: int, chunk_size: int, device: str, jobs: int | None, precision: str) -> None:
+            batch_size: int, chunk_size: int, device: str, jobs: int | None, precision: str,
+            threads: int | None) -> None:
     """Predict every row of INPUT (CSV, SMILES file, dataset name or featurize directory) with RUN's models.
 
     Classification columns hold probabilities, regression ones values in the original units;
@@ -38,7 +41,7 @@ def predict(run: str, input_: str, out_file: str, smiles_column: str | None, des
     from lgmcl_dgl.evaluate.predict import predict as run_predict
 
     config = PredictConfig(batch_size=batch_size, chunk_size=chunk_size, device=device, smiles_column=smiles_column,
-                           jobs=jobs, precision=precision)
+                           jobs=jobs, precision=precision, threads=threads)
     out = run_api(run_predict, run, input_, out_file, config, descriptions)
     errors = pd.read_csv(out, usecols=["error"], keep_default_na=False)["error"]
     click.echo(f"{out}: {len(errors)} rows, {int((errors != '').sum())} could not be predicted (see the error column)")

@@ -35,8 +35,11 @@ class PredictConfig:
     smiles_column: str | None = None
     jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
     precision: str = "float32"  # "bfloat16": the text encoder in bf16 (faster on CPUs with AVX512-BF16/AMX)
+    threads: int | None = None  # torch threads scoring; None = 1 beside workers (more would only spin), else torch's
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -151,6 +154,9 @@ class Ensemble:
             self.models.append(model)
             tokenizer_dir = directory / TOKENIZER_DIR
             self.tokenizers.append(load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else None)
+        # seeds of one run share its tokenizer: texts are tokenised once per distinct tokenizer
+        vocabularies = [t.backend_tokenizer.to_str() if t is not None else None for t in self.tokenizers]
+        self._token_group = [vocabularies.index(v) for v in vocabularies]
         first = self.cards[0]
         for seed, card in zip(self.seeds, self.cards):
             if (card.task_names, card.task_type, card.featurizer, card.text) != (first.task_names, first.task_type,
@@ -193,12 +199,16 @@ class Ensemble:
         out = np.zeros((len(self.seeds), len(records), len(self.task_names)), np.float32)
         if not records:
             return out
+        token_ids: dict[int, tuple[list, list]] = {}
         for k, (card, model, tokenizer) in enumerate(zip(self.cards, self.models, self.tokenizers)):
             order = np.arange(len(records))
             if self.uses_text:
                 length = self.text["max_length"]
-                smiles_ids = tokenize(tokenizer, [r.smiles for r in records], length)
-                desc_ids = tokenize(tokenizer, descriptions, length)
+                group = self._token_group[k]
+                if group not in token_ids:
+                    token_ids[group] = (tokenize(tokenizer, [r.smiles for r in records], length),
+                                        tokenize(tokenizer, descriptions, length))
+                smiles_ids, desc_ids = token_ids[group]
                 order = np.argsort([len(d) for d in desc_ids], kind="stable")  # similar lengths batch with less padding
                 items = [ModelInput(records[i], smiles_ids[i], desc_ids[i]) for i in order]
                 collator = Collator(tokenizer.pad_token_id)
@@ -301,12 +311,17 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
     if featurized and text is None:
         jobs = 0  # nothing left to prepare: sending the records to workers and back would be all cost
     writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
+    threads = torch.get_num_threads()
+    # beside workers that keep the other cores busy, a second torch thread mostly spins: 2.55 vs 3.66
+    # CPU-ms per molecule for the small preset's model (docs/finetune.md)
+    torch.set_num_threads(config.threads or (1 if jobs else threads))
     ok = False
     try:
         for chunk in _prepared(chunks, ensemble.featurize_config(), text, jobs):
             writer.write(_score_chunk(ensemble, chunk, config.batch_size, known))
         ok = True
     finally:
+        torch.set_num_threads(threads)
         writer.close(ok)
     return Path(out)
 

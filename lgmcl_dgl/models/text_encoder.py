@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, DebertaV2Config, DebertaV2Model, PretrainedConfig
 
+from lgmcl_dgl.models import deberta_inference
 from lgmcl_dgl.models.config import TextConfig
 from lgmcl_dgl.models.padding import masked_mean
 
@@ -57,6 +58,7 @@ class TextEncoder(nn.Module):
         self.backbone = build_backbone(config, backbone_config)
         self.out = nn.Linear(self.backbone.config.hidden_size, out_dim)
         self.autocast_dtype: torch.dtype | None = None  # e.g. bfloat16 for faster inference; outputs stay float32
+        self.fast_inference = deberta_inference.supports(self.backbone)  # without gradients: fused attention
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
@@ -68,6 +70,9 @@ class TextEncoder(nn.Module):
             )
         precision = torch.autocast(input_ids.device.type, self.autocast_dtype) if self.autocast_dtype else nullcontext()
         with precision:
-            states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self.fast_inference and not torch.is_grad_enabled():
+                states = deberta_inference.last_hidden_state(self.backbone, input_ids, attention_mask)
+            else:
+                states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         tokens = self.out(states.float())
         return tokens, masked_mean(tokens, attention_mask.bool())

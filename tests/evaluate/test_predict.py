@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError
 from lgmcl_dgl.evaluate.predict import PredictConfig, iter_smiles_chunks, predict
@@ -88,3 +89,14 @@ def test_smiles_file_chunks(tmp_path):
     chunks = list(iter_smiles_chunks(path, chunk_size=2))
     assert [c[0].tolist() for c in chunks] == [[0, 1], [2]]
     assert [s for _, smiles in chunks for s in smiles] == ["CCO", "", "c1ccccc1"]
+
+
+def test_scoring_threads_are_a_setting_and_restored(tiny_run, tmp_path):
+    run, source = tiny_run
+    before = torch.get_num_threads()
+    one = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(jobs=1, threads=1)))
+    assert torch.get_num_threads() == before
+    two = pd.read_csv(predict(run, source, tmp_path / "b.csv", PredictConfig(jobs=1, threads=2)))
+    np.testing.assert_allclose(one["p_np"], two["p_np"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="threads"):
+        PredictConfig(threads=0)
