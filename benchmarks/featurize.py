@@ -8,8 +8,11 @@ It also measures how many cores' worth of CPU the machine actually gives --jobs 
 shared machine, other work takes cores), which bounds the parallel part of the speedup.
 scaling: `lgmcl featurize` as a subprocess on the first N SMILES of both MOSES files, with wall
 time and the peak resident memory of the whole process tree (sampled every 0.2 s).
+fingerprints: CPU ms per molecule of PubChem's previous code path (scikit-fingerprints' Python part on
+the molecule with explicit H) and of the current one (on the molecule as parsed), in one run.
 
     PYTHONPATH=. python benchmarks/featurize.py compare --n 4000
+    PYTHONPATH=. python benchmarks/featurize.py fingerprints --n 3000
     PYTHONPATH=. python benchmarks/featurize.py scaling --sizes 25000,100000,352299
 """
 
@@ -131,6 +134,44 @@ def compare(n: int, jobs: int) -> dict:
     return result
 
 
+def previous_pubchem():
+    """PubChem as computed before its Python part moved to the molecule without H: the same SMARTS
+    answers, then scikit-fingerprints' own atom counts and ring counts on ``Chem.AddHs(mol)``."""
+    from rdkit import Chem
+    from skfp.fingerprints import PubChemFingerprint
+
+    from lgmcl_dgl.featurize.fingerprints import _PubChemBits
+
+    class Previous(_PubChemBits):
+        _get_atom_counts = PubChemFingerprint._get_atom_counts
+
+        def _get_pubchem_fingerprint(self, mol):
+            return super()._get_pubchem_fingerprint(Chem.AddHs(mol))
+
+    return Previous()
+
+
+def fingerprints(n: int) -> dict:
+    """Previous and current PubChem path on the same molecules, alternating in chunks of 100 so that both
+    see the same load; CPU time (time.process_time), which other work on the cores does not inflate."""
+    from rdkit import Chem
+
+    from lgmcl_dgl.featurize.fingerprints import pubchem_bits
+
+    mols = [Chem.MolFromSmiles(s) for s in moses_smiles(n)]
+    paths = {"previous": previous_pubchem().bits, "current": pubchem_bits}
+    cpu, bits = dict.fromkeys(paths, 0.0), {name: [] for name in paths}
+    pubchem_bits(mols[0])  # builds the catalogs once, outside the timing
+    for start in range(0, n, 100):
+        for name, path in paths.items():
+            begin = time.process_time()
+            bits[name] += [path(m) for m in mols[start:start + 100]]
+            cpu[name] += time.process_time() - begin
+    return {"n": n, "machine": machine(), "identical": bool(np.array_equal(bits["previous"], bits["current"])),
+            **{f"pubchem_{name}_cpu_ms_per_mol": round(1000 * cpu[name] / n, 3) for name in paths},
+            "ratio": round(cpu["previous"] / cpu["current"], 2)}
+
+
 def run_measured(argv: list[str], env: dict) -> tuple[float, dict[str, int]]:
     """Wall seconds and peak memory (bytes) of the process tree: the sum of RSS (counts pages that
     forked workers share once per process, so an upper bound), the sum of PSS (shared pages split
@@ -187,6 +228,7 @@ def write_markdown() -> None:
     """benchmarks/results/featurize.md from whichever JSON results exist."""
     lines = ["# featurize benchmark", ""]
     compare_path, scaling_path = RESULTS / "featurize_compare.json", RESULTS / "featurize_scaling.json"
+    fingerprints_path = RESULTS / "featurize_fingerprints.json"
     if compare_path.is_file():
         c = json.loads(compare_path.read_text())
         lines += [f"Naive loop vs `featurize` on {c['n']} MOSES molecules, identical output: {c['identical']['all']}; "
@@ -202,21 +244,26 @@ def write_markdown() -> None:
         for r in json.loads(scaling_path.read_text())["scaling"]:
             lines.append(f"| {r['n']} | {r['jobs']} | {r['seconds']} | {r['mol_per_s']} | {r.get('cpu_ms_per_mol', '')} | "
                          f"{r['peak_pss_sum_mb']} | {r['peak_rss_sum_mb']} | {r['disk_mb']} | {r['machine_before']['load_average'][0]} |")
+    if fingerprints_path.is_file():
+        f = json.loads(fingerprints_path.read_text())
+        lines += ["", f"PubChem on {f['n']} MOSES molecules, CPU ms / molecule: previous path "
+                  f"{f['pubchem_previous_cpu_ms_per_mol']}, current {f['pubchem_current_cpu_ms_per_mol']} "
+                  f"({f['ratio']}x less), identical bits: {f['identical']}."]
     (RESULTS / "featurize.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["compare", "scaling"])
-    parser.add_argument("--n", type=int, default=4000, help="compare: molecules")
+    parser.add_argument("part", choices=["compare", "scaling", "fingerprints"])
+    parser.add_argument("--n", type=int, default=None, help="compare (default 4000), fingerprints (3000): molecules")
     parser.add_argument("--sizes", default="25000,100000,352299", help="scaling: comma-separated N")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work-dir", type=Path, default=None, help="scaling: where inputs and outputs go")
     args = parser.parse_args()
-    if args.part == "compare":
-        result = compare(args.n, args.jobs)
+    if args.part in ("compare", "fingerprints"):
+        result = compare(args.n or 4000, args.jobs) if args.part == "compare" else fingerprints(args.n or 3000)
         print(json.dumps(result, indent=2))
-        save(RESULTS / "featurize_compare.json", result)
+        save(RESULTS / f"featurize_{args.part}.json", result)
     else:
         work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="lgmcl-featurize-bench-"))
         work_dir.mkdir(parents=True, exist_ok=True)
