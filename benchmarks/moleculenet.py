@@ -226,8 +226,40 @@ def write_report(results: dict, out: Path) -> None:
             text = f"{means[m]:.3f} ± {np.std(cells[m]):.3f} (n={len(cells[m])})"
             shown.append(f"**{text}**" if m == best else text)
         lines.append(f"| {dataset} | {protocol} | {metric} | " + " | ".join(shown) + " |")
+    lines += [""] + rank_summary(rows, metric_of, methods)
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     _plot(rows, methods, out / "table.png")
+
+
+def rank_summary(rows: dict, metric_of: dict, methods: list[str]) -> list[str]:
+    """The issue's targets in numbers: mean rank per protocol over the rows every method finished (all
+    seeds), and pretrained against scratch on each row both finished."""
+    seeds = max((len(v) for cells in rows.values() for v in cells.values()), default=0)
+    done = {key: cells for key, cells in rows.items() if all(len(cells.get(m, [])) == seeds for m in methods)}
+    lines = []
+    for protocol in sorted({p for _, p in rows}):
+        complete = sorted(key for key in done if key[1] == protocol)
+        if not complete:
+            lines.append(f"{protocol}: no row has every method on {seeds} seeds yet.")
+            continue
+        ranks = {m: [] for m in methods}
+        for key in complete:
+            sign = -1 if HIGHER_IS_BETTER[metric_of[key]] else 1
+            order = sorted(methods, key=lambda m: sign * float(np.mean(done[key][m])))
+            for position, m in enumerate(order, 1):
+                ranks[m].append(position)
+        shown = ", ".join(f"{m} {np.mean(ranks[m]):.2f}" for m in sorted(methods, key=lambda m: np.mean(ranks[m])))
+        lines.append(f"{protocol}: mean rank (1 = best) over {len(complete)} complete rows "
+                     f"({', '.join(d for d, _ in complete)}): {shown}.")
+    if {"lgmcl_pretrained", "lgmcl_scratch"} <= set(methods):
+        pairs = [(key, cells) for key, cells in sorted(rows.items())
+                 if len(cells.get("lgmcl_pretrained", [])) == len(cells.get("lgmcl_scratch", [])) == seeds]
+        wins = 0
+        for key, cells in pairs:
+            pretrained, scratch = np.mean(cells["lgmcl_pretrained"]), np.mean(cells["lgmcl_scratch"])
+            wins += (pretrained > scratch) == HIGHER_IS_BETTER[metric_of[key]] and pretrained != scratch
+        lines.append(f"lgmcl_pretrained beats lgmcl_scratch on {wins} of {len(pairs)} rows with both on {seeds} seeds.")
+    return lines
 
 
 def _plot(rows, methods, path: Path) -> None:

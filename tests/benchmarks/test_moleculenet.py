@@ -30,3 +30,16 @@ def test_ablation_rows_switch_off_their_part_and_missing_checkpoints_are_skipped
     assert not models["without_text"].uses("text") and models["without_text"].fusion == "gated"
     assert models["attention_fusion"].uses("text") and models["attention_fusion"].fusion == "attention"
     assert "without_text" in (out / "table.md").read_text()
+
+
+def test_rank_summary_ranks_complete_rows_per_protocol_and_counts_pretraining_wins():
+    values = {("esol", "random"): {"lgmcl_pretrained": [0.5, 0.7], "lgmcl_scratch": [0.8, 0.8], "rf": [1.2, 1.0]},
+              ("bbbp", "random"): {"lgmcl_pretrained": [0.8, 0.8], "lgmcl_scratch": [0.9, 0.7], "rf": [0.95, 0.9]},
+              ("bbbp", "scaffold"): {"lgmcl_pretrained": [0.7, 0.7], "lgmcl_scratch": [0.6], "rf": [0.5, 0.5]}}
+    metric_of = {("esol", "random"): "rmse", ("bbbp", "random"): "roc_auc", ("bbbp", "scaffold"): "roc_auc"}
+    lines = harness.rank_summary(values, metric_of, ["lgmcl_pretrained", "lgmcl_scratch", "rf"])
+    # esol (lower is better): pretrained 1, scratch 2, rf 3; bbbp (higher is better): rf 1, then a tie broken by order
+    assert lines[0] == ("random: mean rank (1 = best) over 2 complete rows (bbbp, esol): "
+                        "lgmcl_pretrained 1.50, rf 2.00, lgmcl_scratch 2.50.")
+    assert lines[1] == "scaffold: no row has every method on 2 seeds yet."
+    assert lines[2] == "lgmcl_pretrained beats lgmcl_scratch on 1 of 2 rows with both on 2 seeds."
