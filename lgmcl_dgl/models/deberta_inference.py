@@ -6,7 +6,7 @@ Here the attention is one ``scaled_dot_product_attention`` call (DeBERTa's relat
 enter as its additive mask), which is about 1.8x less CPU time for the small preset's text encoder
 (benchmarks/models.py, ``text_inference``) and equal to transformers' output at every real token
 (tests/models/test_deberta_inference.py). Padding tokens' states differ (they attend to real
-tokens instead of uniformly); every consumer masks them out. Training keeps transformers' forward:
+tokens instead of uniformly); every consumer masks them out. Training mode keeps transformers' forward:
 its dropout and gradients are the reference.
 """
 

@@ -58,7 +58,7 @@ class TextEncoder(nn.Module):
         self.backbone = build_backbone(config, backbone_config)
         self.out = nn.Linear(self.backbone.config.hidden_size, out_dim)
         self.autocast_dtype: torch.dtype | None = None  # e.g. bfloat16 for faster inference; outputs stay float32
-        self.fast_inference = deberta_inference.supports(self.backbone)  # without gradients: fused attention
+        self.fast_inference = deberta_inference.supports(self.backbone)  # in eval mode without gradients
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (token states (B, L, out_dim), text vectors (B, out_dim))."""
@@ -70,7 +70,7 @@ class TextEncoder(nn.Module):
             )
         precision = torch.autocast(input_ids.device.type, self.autocast_dtype) if self.autocast_dtype else nullcontext()
         with precision:
-            if self.fast_inference and not torch.is_grad_enabled():
+            if self.fast_inference and not (self.training or torch.is_grad_enabled()):  # it has no dropout
                 states = deberta_inference.last_hidden_state(self.backbone, input_ids, attention_mask)
             else:
                 states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -37,7 +37,7 @@ def test_same_states_as_transformers_at_real_tokens(relative_attention, padded):
     torch.testing.assert_close(fused[real], reference[real], rtol=1e-5, atol=2e-5)
 
 
-def test_text_encoder_uses_it_only_without_gradients():
+def test_text_encoder_uses_it_only_in_eval_mode_without_gradients():
     torch.manual_seed(0)
     config = TextConfig(vocab_size=300, hidden=32, layers=1, heads=4, intermediate=64, max_length=40)
     encoder = TextEncoder(config, out_dim=16).eval()
@@ -52,6 +52,11 @@ def test_text_encoder_uses_it_only_without_gradients():
         with torch.no_grad():
             fused_tokens, fused_pooled = encoder(ids, mask)
         assert calls
+        calls.clear()
+        encoder.train()
+        with torch.no_grad():
+            encoder(ids, mask)  # training mode: transformers' forward with its dropout, gradients or not
+        assert not calls
     finally:
         deberta_inference.last_hidden_state = original
     torch.testing.assert_close(fused_pooled, pooled.detach(), rtol=1e-5, atol=2e-5)
