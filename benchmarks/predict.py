@@ -98,6 +98,9 @@ def _measure(n: int, threads: int, train_rows: int, run: Path | None) -> dict:
                                                 if hasattr(r, "fingerprints")])
         texts, d_wall, d_cpu = timed(lambda: ensemble.describe([r.smiles for r in records]))
         _, m_wall, m_cpu = timed(lambda: ensemble.predict_records(records, texts))
+        with transformers_attention():
+            before_model = Ensemble(run)
+        _, b_wall, b_cpu = timed(lambda: before_model.predict_records(records, texts))
     n = len(smiles)
     return {"molecules": n, "torch_threads": threads, "preset": "small",
             "run": label,
@@ -109,7 +112,9 @@ def _measure(n: int, threads: int, train_rows: int, run: Path | None) -> dict:
             "bfloat16_max_abs_difference": float(np.nanmax(np.abs(bf16 - alone))),
             "parts": {"featurize": {"seconds": f_wall, "cpu_seconds": f_cpu, "mol_per_s": n / f_wall},
                       "describe (rdkit)": {"seconds": d_wall, "cpu_seconds": d_cpu, "mol_per_s": n / d_wall},
-                      "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall}},
+                      "model forward": {"seconds": m_wall, "cpu_seconds": m_cpu, "mol_per_s": n / m_wall},
+                      "model forward, transformers' attention (before)": {"seconds": b_wall, "cpu_seconds": b_cpu,
+                                                                          "mol_per_s": n / b_wall}},
             "machine": machine(torch=torch.__version__)}
 
 

@@ -3,9 +3,9 @@
 transformers' DebertaV2 spends most of its CPU time outside the matrix products: it copies every
 head layout (``contiguous``), masks scores out of place and runs softmax as a separate pass.
 Here the attention is one ``scaled_dot_product_attention`` call (DeBERTa's relative c2p/p2c terms
-enter as its additive mask), which is about 1.8x less CPU time for the small preset's text encoder
-(benchmarks/models.py, ``text_inference``) and equal to transformers' output at every real token
-(tests/models/test_deberta_inference.py). Padding tokens' states differ (they attend to real
+enter as its additive mask): the small preset's whole model takes about 1.5x less CPU per molecule
+(benchmarks/predict.py times its forward both ways), and the states equal transformers' at every
+real token (tests/models/test_deberta_inference.py). Padding tokens' states differ (they attend to real
 tokens instead of uniformly); every consumer masks them out. Training mode keeps transformers' forward:
 its dropout and gradients are the reference.
 """
