@@ -254,7 +254,7 @@ def rank_summary(rows: dict, metric_of: dict, methods: list[str]) -> list[str]:
             for position, m in enumerate(order, 1):
                 ranks[m].append(position)
         shown = ", ".join(f"{m} {np.mean(ranks[m]):.2f}" for m in sorted(methods, key=lambda m: np.mean(ranks[m])))
-        lines.append(f"{protocol}: mean rank (1 = best) over {len(complete)} complete rows "
+        lines.append(f"{protocol}: mean rank (1 = best) over {len(complete)} complete row{'s' * (len(complete) > 1)} "
                      f"({', '.join(d for d, _ in complete)}): {shown}.")
     if {"lgmcl_pretrained", "lgmcl_scratch"} <= set(methods):
         pairs = [(key, cells) for key, cells in sorted(rows.items())
