@@ -195,7 +195,7 @@ def _read_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record_cell(path: Path, key: str, cell: dict) -> dict:
+def _record_cell(path: Path, key: str, cell: dict) -> None:
     """Add one cell to results.json under a lock, re-reading it first: processes given different
     --datasets can share one folder (two cores, two runs) without losing each other's cells."""
     import fcntl
@@ -205,7 +205,6 @@ def _record_cell(path: Path, key: str, cell: dict) -> dict:
         results = _read_results(path)
         results[key] = cell
         atomic_write_json(path, results)
-    return results
 
 
 def write_report(results: dict, out: Path) -> None:
@@ -318,7 +317,6 @@ def main(argv=None) -> None:
     args.out = args.out or Path("benchmarks/results") / ("ablations" if args.ablations else "moleculenet")
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
-    results = _read_results(results_path)
     for dataset in args.datasets.split(","):
         table = load_dataset(dataset)
         task_type = task_type_of(table)
@@ -338,7 +336,7 @@ def main(argv=None) -> None:
                         print(f"{key}: skipped: {skip}", flush=True)
                         continue
                     print(f"{key}: {cell['metric']} {cell['value']} ({cell['seconds']} s)", flush=True)
-                    results = _record_cell(results_path, key, cell)
+                    _record_cell(results_path, key, cell)
     write_report(_read_results(results_path), args.out)
     print((args.out / "table.md").read_text())
 

@@ -67,12 +67,12 @@ def _layer(layer, states: torch.Tensor, padding: torch.Tensor | None, relative_p
     query, key, value = (split(proj(states)) for proj in (attention.query_proj, attention.key_proj, attention.value_proj))
     head_dim = query.shape[-1]
     scale_factor = 1 + len(attention.pos_att_type) if attention.relative_attention else 1
+    scale = math.sqrt(head_dim * scale_factor)
     mask = padding
     if attention.relative_attention:
-        bias = _relative_bias(attention, query, key, relative_pos, rel_embeddings, math.sqrt(head_dim * scale_factor))
+        bias = _relative_bias(attention, query, key, relative_pos, rel_embeddings, scale)
         mask = bias if padding is None else bias.masked_fill(~padding, float("-inf"))
-    context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask,
-                                             scale=1.0 / math.sqrt(head_dim * scale_factor))
+    context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0 / scale)
     context = context.transpose(1, 2).reshape(batch, length, width)
     output = layer.attention.output
     attended = output.LayerNorm(output.dense(context) + states)
