@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -306,6 +307,7 @@ def main(argv=None) -> None:
     parser.add_argument("--objective-checkpoints", default="",
                         help="NAME=DIR,...: encoders pretrained on one objective (graph, text) for the ablation rows")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # each model's epoch lines in the log
     args.objective_checkpoints = dict(item.split("=", 1) for item in args.objective_checkpoints.split(",") if item)
     if args.ablations:
         if args.datasets == parser.get_default("datasets"):

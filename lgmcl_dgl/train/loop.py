@@ -285,8 +285,12 @@ class _Trainer:
         state.history.append(row)
         self.logger.log_epoch(row)
         if self.dist.is_main:
-            bar.write("epoch {epoch}: ".format(**row) + ", ".join(
-                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float)))
+            line = "epoch {epoch}: ".format(**row) + ", ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float))
+            if bar.disable:  # no bar, no printing: the line goes where the caller's logging sends it
+                log.info(line)
+            else:
+                bar.write(line)
         state.epoch += 1
         state.batch_in_epoch = state.epoch_steps = state.epoch_molecules = 0
         state.epoch_sums, state.epoch_seconds = {}, 0.0
