@@ -1,6 +1,7 @@
 """Model parts: parameter counts of the presets, CPU forward+backward time per batch of 64 BBBP
 molecules for each part, and the global encoder's dense padded attention against a DGL sparse
-version and dgl.nn.GraphormerLayer.
+version and dgl.nn.GraphormerLayer, and the global encoder's structure biases (and whole steps) now
+against before their shortest paths and distance lookup were reworked.
 
     python benchmarks/models.py                    # small preset timings, both presets' counts
     python benchmarks/models.py --presets small paper --batches 2
@@ -18,6 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import dgl
@@ -33,9 +35,10 @@ from lgmcl_dgl.featurize.dataset import collate
 from lgmcl_dgl.featurize.graphs import feature_dims
 from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
 from lgmcl_dgl.models.config import load_preset
-from lgmcl_dgl.models.global_ import GraphTransformerLayer
+from lgmcl_dgl.models.global_ import GlobalEncoder, GraphTransformerLayer, key_padding_bias
 from lgmcl_dgl.models.fusion import Tokens
 from lgmcl_dgl.models.lgmcl import LGMCL
+from lgmcl_dgl.models.local import edge_features
 from lgmcl_dgl.models.padding import AtomLayout
 from lgmcl_dgl.text.tokenizer import train_tokenizer
 from lgmcl_dgl.train.losses import masked_bce, nt_xent
@@ -141,6 +144,91 @@ def attention_layouts(model: LGMCL, graphs: list[dgl.DGLGraph], batches: int, re
     }
 
 
+def earlier_shortest_path_distances(adjacency: torch.Tensor, max_distance: int) -> torch.Tensor:
+    """The baseline's shortest paths: each hop's new pairs marked by boolean masks over (B, N, N)."""
+    n = adjacency.shape[-1]
+    reached = torch.eye(n, dtype=torch.bool, device=adjacency.device).expand_as(adjacency).clone()
+    distance = torch.full(adjacency.shape, max_distance + 1, dtype=torch.long, device=adjacency.device)
+    distance[reached] = 0
+    step = adjacency.float()
+    frontier = reached.float()
+    for hops in range(1, max_distance + 1):
+        frontier = (frontier @ step) > 0
+        new = frontier & ~reached
+        if not new.any():
+            break
+        distance[new] = hops
+        reached |= new
+        frontier = frontier.float()
+    return distance
+
+
+def earlier_structure(self: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The baseline: ``GlobalEncoder.structure`` before its shortest paths and distance lookup were reworked."""
+    src, dst = graph.edges()
+    batch, n = layout.mask.shape
+    index = (layout.molecule[src], layout.position[src], layout.position[dst])
+    adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
+    adjacency[index] = 1.0
+    bias = None
+    if self.distance_bias is not None:
+        with torch.no_grad():
+            distance = earlier_shortest_path_distances(adjacency > 0, self.config.max_distance)
+        bias = self.distance_bias(distance)
+    if self.bond_bias is not None:
+        bonds = adjacency.new_zeros(batch, n, n, self.config.heads)
+        bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
+        bias = bonds if bias is None else bias + bonds
+    padding = key_padding_bias(layout.mask)
+    bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
+    normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0) if self.config.lambda_adj else None
+    return bias, normalised
+
+
+@contextmanager
+def earlier_structure_biases():
+    current = GlobalEncoder.structure
+    GlobalEncoder.structure = earlier_structure
+    try:
+        yield
+    finally:
+        GlobalEncoder.structure = current
+
+
+def structure_before_after(model: LGMCL, data: list[tuple], batches: int, repeats: int) -> dict[str, dict]:
+    """Structure biases and a fine-tuning step with the earlier ``structure`` (before) and now: the
+    same biases and gradients (checked), less time."""
+    model.train()
+    encoder = model.global_
+
+    def structure_step(i):
+        graph = data[i][0]
+        layout = AtomLayout.of(graph)
+        bias, _ = encoder.structure(graph, layout)
+        return bias.masked_fill(~layout.mask[:, None, None, :], 0).sum()  # -inf at padding keys
+
+    def finetune_step(i):
+        return model(*data[i][:6]).sum()
+
+    parameters = [p for p in encoder.parameters()]
+    for i in range(batches):
+        graph = data[i][0]
+        layout = AtomLayout.of(graph)
+        with earlier_structure_biases():
+            before, _ = encoder.structure(graph, layout)
+            before_grads = torch.autograd.grad(before.masked_fill(torch.isinf(before), 0).sum(), parameters, allow_unused=True)
+        now, _ = encoder.structure(graph, layout)
+        now_grads = torch.autograd.grad(now.masked_fill(torch.isinf(now), 0).sum(), parameters, allow_unused=True)
+        assert torch.equal(before, now) and all((a is None and b is None) or torch.equal(a, b) for a, b in zip(before_grads, now_grads))
+    result = {}
+    for name, step in (("structure biases", structure_step), ("finetune_step", finetune_step)):
+        with earlier_structure_biases():
+            before = timed(step, batches, repeats)
+        now = timed(step, batches, repeats)
+        result[name] = {"before": before, "now": now, "cpu_speedup": round(before["cpu_ms"] / now["cpu_ms"], 2)}
+    return result
+
+
 def part_timings(model: LGMCL, data: list[tuple], batches: int, repeats: int) -> dict[str, float]:
     """Forward + backward per batch for each encoder, the fusion + head, and whole training steps."""
     model.train()
@@ -218,11 +306,13 @@ def main() -> None:
             variant = LGMCL(load_preset(name, {**dims, "fusion": other}), n_tasks=1).train()
             entry["ms_per_batch"][f"finetune_step_fusion_{other}"] = timed(lambda i: variant(*data[i][:6]).sum(), args.batches, args.repeats)
             entry["global_attention_layer_ms"] = attention_layouts(model, [d[0] for d in data], args.batches, args.repeats)
+            entry["structure_before_after_ms"] = structure_before_after(model, data, args.batches, args.repeats)
             entry["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             batches_per_epoch = -(-len(table) // BATCH)
             entry["finetune_epoch_estimate_s"] = {k.replace("_ms", "_s"): round(v * batches_per_epoch / 1000, 1) for k, v in entry["ms_per_batch"]["finetune_step"].items()}
             print(f"{name}: ms per batch of {BATCH}: {entry['ms_per_batch']}")
             print(f"{name}: one global attention layer: {entry['global_attention_layer_ms']}")
+            print(f"{name}: structure biases, before and now: {entry['structure_before_after_ms']}")
             print(f"{name}: finetune epoch over {len(table)} BBBP molecules ~{entry['finetune_epoch_estimate_s']} s")
         results["presets"][name] = entry
 
@@ -244,6 +334,11 @@ def markdown(results: dict) -> str:
         lines += ["", f"## {name}: forward + backward per batch", "", "| part | wall ms | CPU ms (all threads) |", "|---|---|---|"]
         timings = {**entry["ms_per_batch"], **{f"one global layer, {k}": v for k, v in entry["global_attention_layer_ms"].items()}}
         lines += [f"| {k} | {v['wall_ms']} | {v['cpu_ms']} |" for k, v in timings.items()]
+        lines += ["", "The global encoder's structure biases before and now (same values and gradients):", "",
+                  "| timed | before wall ms | before CPU ms | now wall ms | now CPU ms | CPU speed-up |", "|---|---|---|---|---|---|"]
+        for part, t in entry.get("structure_before_after_ms", {}).items():
+            lines.append(f"| {part} | {t['before']['wall_ms']} | {t['before']['cpu_ms']} | {t['now']['wall_ms']} "
+                         f"| {t['now']['cpu_ms']} | {t['cpu_speedup']}x |")
         epoch = entry["finetune_epoch_estimate_s"]
         lines += ["", f"Finetune epoch over BBBP: ~{epoch['wall_s']} s wall ({epoch['cpu_s']} CPU s); description tokens {entry['description_tokens']}; peak RSS {entry['peak_rss_mib']} MiB."]
     return "\n".join(lines) + "\n"

@@ -22,24 +22,29 @@ from lgmcl_dgl.models.local import edge_features
 from lgmcl_dgl.models.padding import AtomLayout
 
 
-def shortest_path_distances(adjacency: torch.Tensor, max_distance: int) -> torch.Tensor:
-    """Hop counts (B, N, N) by breadth-first expansion with batched matmuls; pairs farther than
-    ``max_distance`` or in different fragments get ``max_distance + 1``."""
-    n = adjacency.shape[-1]
-    reached = torch.eye(n, dtype=torch.bool, device=adjacency.device).expand_as(adjacency).clone()
-    distance = torch.full(adjacency.shape, max_distance + 1, dtype=torch.long, device=adjacency.device)
-    distance[reached] = 0
-    step = adjacency.float()
-    frontier = reached.float()
+def shortest_path_distances(edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch: int, n: int,
+                            max_distance: int) -> torch.Tensor:
+    """Hop counts (B, N, N); pairs farther than ``max_distance`` or in different fragments get
+    ``max_distance + 1``. ``edges``: (molecule, source position, target position) in the padded layout.
+
+    A pair's distance is ``max_distance + 1`` less the number of k in 0..max_distance for which it is
+    within k hops, so each hop costs one batched matmul and two passes over (B, N, N); marking each
+    hop's new pairs as well cost about three times more on CPU (benchmarks/models.py times both).
+    """
+    molecule, source, target = edges
+    eye = torch.eye(n, device=molecule.device)
+    step = eye.repeat(batch, 1, 1)
+    step[molecule, source, target] = 1.0  # one hop, or staying put
+    reached = eye.expand(batch, n, n)  # within 0 hops
+    within = reached.clone()  # per pair, for how many k so far it was within k hops
     for hops in range(1, max_distance + 1):
-        frontier = (frontier @ step) > 0
-        new = frontier & ~reached
-        if not new.any():
+        grown = torch.bmm(reached, step).clamp_(max=1.0).float()  # float: autocast may run bmm in half precision
+        if torch.equal(grown, reached):  # nothing new: it stays so for the remaining hops
+            within.add_(grown, alpha=max_distance + 1 - hops)
             break
-        distance[new] = hops
-        reached |= new
-        frontier = frontier.float()
-    return distance
+        within.add_(grown)
+        reached = grown
+    return (max_distance + 1 - within).long()
 
 
 class GraphTransformerLayer(nn.Module):
@@ -111,20 +116,24 @@ class GlobalEncoder(nn.Module):
         src, dst = graph.edges()
         batch, n = layout.mask.shape
         index = (layout.molecule[src], layout.position[src], layout.position[dst])
-        adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
-        adjacency[index] = 1.0
         bias = None
         if self.distance_bias is not None:
             with torch.no_grad():
-                distance = shortest_path_distances(adjacency > 0, self.config.max_distance)
-            bias = self.distance_bias(distance)
+                distance = shortest_path_distances(index, batch, n, self.config.max_distance)
+            # the embedding lookup by index_select: on CPU its backward (index_add) takes half the time of
+            # embedding's and sums in the same order, so the gradients are identical
+            bias = self.distance_bias.weight.index_select(0, distance.view(-1)).view(*distance.shape, -1)
         if self.bond_bias is not None:
-            bonds = adjacency.new_zeros(batch, n, n, self.config.heads)
+            bonds = layout.mask.new_zeros(batch, n, n, self.config.heads, dtype=torch.float32)
             bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
             bias = bonds if bias is None else bias + bonds
         padding = key_padding_bias(layout.mask)
         bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
-        normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0) if self.config.lambda_adj else None
+        normalised = None
+        if self.config.lambda_adj:
+            adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
+            adjacency[index] = 1.0
+            normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0)
         return bias, normalised
 
     def forward(self, graph: dgl.DGLGraph) -> tuple[torch.Tensor, torch.Tensor]:

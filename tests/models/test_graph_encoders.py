@@ -55,21 +55,22 @@ def test_single_atom_and_bondless_molecules_get_finite_embeddings():
     assert embeddings.shape == (3, 32) and torch.isfinite(embeddings).all()
 
 
-def test_shortest_path_distances_match_rdkit():
-    smiles = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "CN1CCC[C@H]1c1cccnc1"]
+@pytest.mark.parametrize("max_distance", [1, 4, 8])
+def test_shortest_path_distances_match_rdkit(max_distance):
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "CN1CCC[C@H]1c1cccnc1", "C", "CCCCCCCCCCCCC(=O)O.CCO",
+              "c1ccc2c(c1)ccc1ccccc12"]
     graph = batch_of(smiles)
     layout = AtomLayout.of(graph)
     src, dst = graph.edges()
     n = layout.mask.shape[1]
-    adjacency = torch.zeros(len(smiles), n, n, dtype=torch.bool)
-    adjacency[layout.molecule[src], layout.position[src], layout.position[dst]] = True
-    max_distance = 4
-    distance = shortest_path_distances(adjacency, max_distance)
+    edges = (layout.molecule[src], layout.position[src], layout.position[dst])
+    distance = shortest_path_distances(edges, len(smiles), n, max_distance)
     for i, s in enumerate(smiles):
         expected = Chem.GetDistanceMatrix(Chem.MolFromSmiles(s))  # 1e8 between fragments
         expected = np.where(expected > max_distance, max_distance + 1, expected)
         k = len(expected)
         np.testing.assert_array_equal(distance[i, :k, :k].numpy(), expected)
+        assert (distance[i, k:, k:].diagonal() == 0).all() and (distance[i, :k, k:] == max_distance + 1).all()
 
 
 def test_layer_matches_dgl_graphormer_layer():
@@ -106,3 +107,22 @@ def test_structure_bias_changes_attention():
         _, chain = encoder(batch_of(["CCCCCC"]))
         _, ring = encoder(batch_of(["C1CCCCC1"]))
     assert (chain - ring).abs().max() > 1e-4
+
+
+def test_distance_bias_lookup_gives_embeddings_values_and_gradients():
+    """structure() looks the distance bias up by index_select for speed; it must equal nn.Embedding exactly."""
+    torch.manual_seed(0)
+    encoder = LGMCL(tiny_config(**{"global": {"bond_bias": False}})).global_
+    graph = batch_of(SMILES)
+    layout = AtomLayout.of(graph)
+    src, dst = graph.edges()
+    edges = (layout.molecule[src], layout.position[src], layout.position[dst])
+    distance = shortest_path_distances(edges, *layout.mask.shape, encoder.config.max_distance)
+    bias, _ = encoder.structure(graph, layout)
+    expected = torch.nn.functional.embedding(distance, encoder.distance_bias.weight).permute(0, 3, 1, 2)
+    real = layout.mask[:, None, None, :].expand_as(bias)
+    assert torch.equal(bias[real], expected.expand_as(bias)[real])
+    grad = torch.randn_like(bias).masked_fill(~real, 0)
+    (ours,) = torch.autograd.grad(bias, encoder.distance_bias.weight, grad)
+    (theirs,) = torch.autograd.grad(expected.expand_as(bias), encoder.distance_bias.weight, grad)
+    assert torch.equal(ours, theirs) and ours.abs().sum() > 0
