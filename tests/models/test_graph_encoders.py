@@ -71,6 +71,8 @@ def test_shortest_path_distances_match_rdkit(max_distance):
         k = len(expected)
         np.testing.assert_array_equal(distance[i, :k, :k].numpy(), expected)
         assert (distance[i, k:, k:].diagonal() == 0).all() and (distance[i, :k, k:] == max_distance + 1).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision runs the matmuls in bf16: same integers
+        assert torch.equal(shortest_path_distances(edges, len(smiles), n, max_distance), distance)
 
 
 def test_layer_matches_dgl_graphormer_layer():
