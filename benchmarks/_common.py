@@ -54,7 +54,7 @@ def machine_description() -> dict:
 
     import lgmcl_dgl
 
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu_model": _cpu_model(),
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu_model": cpu_model(),
             "cores_usable": len(os.sched_getaffinity(0)), "cores_total": os.cpu_count(),
             "memory_gib": _memory_gib(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -63,7 +63,7 @@ def machine_description() -> dict:
             "rdkit": rdkit.__version__, "lgmcl_dgl": lgmcl_dgl.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:

@@ -22,14 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from _common import cpu_model
 from lgmcl_dgl.data import registry
 from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
 from lgmcl_dgl.data.load import MoleculeTable, load_molecules
@@ -188,8 +191,11 @@ def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
     predictions = {**METHODS, **ABLATIONS}[method](table, split, task_type, seed, args, workdir)
     metrics = score(task_type, table.labels[split.test], np.nan_to_num(predictions, nan=0.5), table.task_names)
     metric = PRIMARY_METRIC[task_type]
+    # where and when: cells are not bit-reproducible across CPUs, and wall times depend on the machine and its load
     return {"metric": metric, "value": metrics[metric], "seconds": round(time.perf_counter() - start, 1),
-            "skipped_tasks": metrics["skipped_tasks"]}
+            "skipped_tasks": metrics["skipped_tasks"], "cpu_model": cpu_model(),
+            "load_average": round(os.getloadavg()[0], 2),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def _read_results(path: Path) -> dict:

@@ -24,6 +24,7 @@ def test_ablation_rows_switch_off_their_part_and_missing_checkpoints_are_skipped
     assert set(results) == {"bbbp80|random|0|without_text", "bbbp80|random|0|attention_fusion"}
     for cell in results.values():
         assert cell["metric"] == "roc_auc" and 0 <= cell["value"] <= 1
+        assert cell["cpu_model"] and cell["finished"].startswith("20") and cell["seconds"] > 0  # where, when, how long
     assert "pretrained_graph_only: skipped" in capsys.readouterr().out
     models = {name: load_model(out / "work" / f"bbbp80-random-0-{name}" / "run" / "seed_0" / "model").config
               for name in ("without_text", "attention_fusion")}
