@@ -97,10 +97,17 @@ def _read_smiles_file(path: Path) -> list[str]:
     return smiles
 
 
+# A blank line is a row (an empty SMILES, reported as invalid), not skipped: a spreadsheet saves an empty cell of a
+# one-column sheet as a blank line, and skipping it would shift every later row against the user's file.
+CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False, "compression": "infer"}
+# In the cache keys of featurize and augment: outputs made when blank lines were skipped numbered rows otherwise.
+ROWS = "every line after the header"
+
+
 def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str | None,
               target_columns: list[str] | None) -> MoleculeTable:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
+        frame = pd.read_csv(path, **CSV_OPTIONS)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: empty file, no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

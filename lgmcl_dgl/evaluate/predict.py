@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError, temporary_beside
-from lgmcl_dgl.data.load import SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
+from lgmcl_dgl.data.load import CSV_OPTIONS, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
 from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds
 
 
@@ -55,7 +55,7 @@ def iter_smiles_chunks(source: str | Path, smiles_column: str | None = None,
         yield from _smiles_file_chunks(path, chunk_size)
         return
     try:
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer", chunksize=chunk_size)
+        reader = pd.read_csv(path, **CSV_OPTIONS, chunksize=chunk_size)
         start = 0
         for frame in reader:
             frame.columns = [str(c).strip() for c in frame.columns]

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_bytes, sha256_file
-from lgmcl_dgl.data.load import InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
+from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
@@ -67,7 +67,7 @@ class FeaturizeConfig:
         """What the output depends on (the cache key, with the input's sha256)."""
         return {"smiles_column": self.smiles_column, "target_columns": self.target_columns,
                 "atom_featurizer": self.atom_featurizer, "fingerprints": list(self.fingerprints),
-                "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size}
+                "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size, "rows": ROWS}
 
 
 # ---------------------------------------------------------------- one molecule / a list in memory

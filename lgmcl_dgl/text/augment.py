@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                       sha256_file)
-from lgmcl_dgl.data.load import InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
+from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
 from lgmcl_dgl.text.describe import render
@@ -77,7 +77,7 @@ class AugmentConfig:
         """The settings that change the records (not speed, progress, where the server or cache is)."""
         return {"backend": self.backend, "text_version": _text_version(self.backend), "n_smiles": self.n_smiles,
                 "seed": self.seed, "smiles_column": self.smiles_column, "shard_index": self.shard_index,
-                "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings()}
+                "num_shards": self.num_shards, "fallback": self.fallback, "options": self._backend_settings(), "rows": ROWS}
 
     def _backend_settings(self) -> dict[str, Any]:
         """Backend options with their defaults filled in, so the API and the CLI agree on a cache hit."""

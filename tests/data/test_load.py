@@ -63,6 +63,19 @@ def test_error_messages_name_file_row_and_column(tmp_path: Path):
         load_molecules(nothing_valid)
 
 
+def test_a_blank_line_is_a_row_with_an_empty_smiles_not_skipped(tmp_path: Path):
+    """A spreadsheet saves an empty cell of a one-column sheet as a blank line: later rows keep their numbers."""
+    one_column = tmp_path / "one.csv"
+    one_column.write_text("smiles\nCCO\n\nc1ccccc1O\n")
+    table = load_molecules(one_column)
+    assert table.n_input == 3 and table.rows.tolist() == [0, 2] and table.smiles == ["CCO", "c1ccccc1O"]
+    assert [(r.row, r.reason) for r in table.invalid] == [(1, "empty SMILES")]
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("smiles,y\nCCO,1\n\nCCN,high\n")
+    with pytest.raises(InputError, match=r"row 2 \(line 4\), column 'y'"):  # the file's own line
+        read_table(labelled, target_columns=["y"])
+
+
 def test_gzip_csv_and_smiles_file(tmp_path: Path):
     path = tmp_path / "mols.csv.gz"
     with gzip.open(path, "wt") as handle:

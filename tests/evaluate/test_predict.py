@@ -13,15 +13,16 @@ from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 def test_predict_keeps_every_row_in_order_with_errors(tiny_run, tmp_path):
     run, _ = tiny_run
     source = tmp_path / "new.csv"
-    source.write_text("name,smiles\na,CCO\nb,not_a_smiles\nc,\nd,c1ccccc1O\ne,C1CC\nf,CC(=O)Nc1ccc(O)cc1\n")
+    # row g is a blank line: a row with an empty SMILES, like c
+    source.write_text("name,smiles\na,CCO\nb,not_a_smiles\nc,\nd,c1ccccc1O\ne,C1CC\nf,CC(=O)Nc1ccc(O)cc1\n\nh,CCN\n")
     out = predict(run, source, tmp_path / "pred.csv", PredictConfig(chunk_size=2, batch_size=2))
     frame = pd.read_csv(out, keep_default_na=False)
-    assert frame["row"].tolist() == list(range(6))
-    assert frame["smiles"].tolist() == ["CCO", "not_a_smiles", "", "c1ccccc1O", "C1CC", "CC(=O)Nc1ccc(O)cc1"]
+    assert frame["row"].tolist() == list(range(8))
+    assert frame["smiles"].tolist() == ["CCO", "not_a_smiles", "", "c1ccccc1O", "C1CC", "CC(=O)Nc1ccc(O)cc1", "", "CCN"]
     assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "error"]  # two seeds: mean and std
     bad = frame["error"] != ""
-    assert bad.tolist() == [False, True, True, False, True, False]
-    assert "unclosed ring" in frame.loc[4, "error"] and frame.loc[2, "error"] == "empty SMILES"
+    assert bad.tolist() == [False, True, True, False, True, False, True, False]
+    assert "unclosed ring" in frame.loc[4, "error"] and frame.loc[2, "error"] == frame.loc[6, "error"] == "empty SMILES"
     good = frame.loc[~bad, "p_np"].astype(float)
     assert ((good > 0) & (good < 1)).all()
     assert (frame.loc[bad, "p_np"] == "").all()
