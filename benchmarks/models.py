@@ -165,9 +165,8 @@ def earlier_shortest_path_distances(adjacency: torch.Tensor, max_distance: int) 
 
 def earlier_structure(self: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The baseline: ``GlobalEncoder.structure`` before its shortest paths and distance lookup were reworked."""
-    src, dst = graph.edges()
     batch, n = layout.mask.shape
-    index = (layout.molecule[src], layout.position[src], layout.position[dst])
+    index = layout.edges(graph)
     adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
     adjacency[index] = 1.0
     bias = None
@@ -210,7 +209,7 @@ def structure_before_after(model: LGMCL, data: list[tuple], batches: int, repeat
     def finetune_step(i):
         return model(*data[i][:6]).sum()
 
-    parameters = [p for p in encoder.parameters()]
+    parameters = list(encoder.parameters())
     for i in range(batches):
         graph = data[i][0]
         layout = AtomLayout.of(graph)

@@ -113,9 +113,8 @@ class GlobalEncoder(nn.Module):
     def structure(self, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attention bias (B, H, N, N), or (B, 1, 1, N) without structure biases, including the
         padding mask; row-normalised adjacency (B, N, N) for the MAT mix. Shared by all layers."""
-        src, dst = graph.edges()
         batch, n = layout.mask.shape
-        index = (layout.molecule[src], layout.position[src], layout.position[dst])
+        index = layout.edges(graph)
         bias = None
         if self.distance_bias is not None:
             with torch.no_grad():

@@ -33,6 +33,11 @@ class AtomLayout:
         molecule, position = mask.nonzero(as_tuple=True)
         return cls(molecule, position, mask)
 
+    def edges(self, graph: dgl.DGLGraph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each edge of ``graph`` as (molecule, source position, target position) in this layout."""
+        src, dst = graph.edges()
+        return self.molecule[src], self.position[src], self.position[dst]
+
     def pad(self, atoms: torch.Tensor) -> torch.Tensor:
         """(V, ...) -> (B, N, ...) with zeros at padding."""
         dense = atoms.new_zeros(*self.mask.shape, *atoms.shape[1:])

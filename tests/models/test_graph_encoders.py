@@ -61,9 +61,8 @@ def test_shortest_path_distances_match_rdkit(max_distance):
               "c1ccc2c(c1)ccc1ccccc12"]
     graph = batch_of(smiles)
     layout = AtomLayout.of(graph)
-    src, dst = graph.edges()
     n = layout.mask.shape[1]
-    edges = (layout.molecule[src], layout.position[src], layout.position[dst])
+    edges = layout.edges(graph)
     distance = shortest_path_distances(edges, len(smiles), n, max_distance)
     for i, s in enumerate(smiles):
         expected = Chem.GetDistanceMatrix(Chem.MolFromSmiles(s))  # 1e8 between fragments
@@ -117,9 +116,7 @@ def test_distance_bias_lookup_gives_embeddings_values_and_gradients():
     encoder = LGMCL(tiny_config(**{"global": {"bond_bias": False}})).global_
     graph = batch_of(SMILES)
     layout = AtomLayout.of(graph)
-    src, dst = graph.edges()
-    edges = (layout.molecule[src], layout.position[src], layout.position[dst])
-    distance = shortest_path_distances(edges, *layout.mask.shape, encoder.config.max_distance)
+    distance = shortest_path_distances(layout.edges(graph), *layout.mask.shape, encoder.config.max_distance)
     bias, _ = encoder.structure(graph, layout)
     expected = torch.nn.functional.embedding(distance, encoder.distance_bias.weight).permute(0, 3, 1, 2)
     real = layout.mask[:, None, None, :].expand_as(bias)

@@ -172,10 +172,6 @@ def test_warmup_then_cosine_schedule():
     assert lr_lambda("constant", 0, 10)(7) == 1.0
 
 
-if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP
-    run_tiny(Path(sys.argv[1]), slow=float(sys.argv[2]))
-
-
 def test_without_a_progress_bar_epoch_lines_go_to_logging_not_stdout(tmp_path, capsys, caplog):
     with caplog.at_level("INFO", logger="lgmcl_dgl.train"):
         train(make_model(), make_data(), collate, mse_step, tmp_path / "quiet",
@@ -183,3 +179,7 @@ def test_without_a_progress_bar_epoch_lines_go_to_logging_not_stdout(tmp_path, c
     assert "epoch" not in capsys.readouterr().out
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert [line.split(":")[0] for line in lines] == ["epoch 0", "epoch 1"] and "loss" in lines[0]
+
+
+if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP
+    run_tiny(Path(sys.argv[1]), slow=float(sys.argv[2]))
