@@ -237,7 +237,7 @@ def write_report(results: dict, out: Path) -> None:
             text = f"{means[m]:.3f} ± {np.std(cells[m]):.3f} (n={len(cells[m])})"
             shown.append(f"**{text}**" if m == best else text)
         lines.append(f"| {dataset} | {protocol} | {metric} | " + " | ".join(shown) + " |")
-    lines += [""] + rank_summary(rows, metric_of, methods)
+    lines += ["", *rank_summary(rows, metric_of, methods), "", *wall_times(results, methods)]
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     _plot(rows, methods, out / "table.png")
 
@@ -270,6 +270,21 @@ def rank_summary(rows: dict, metric_of: dict, methods: list[str]) -> list[str]:
             pretrained, scratch = np.mean(cells["lgmcl_pretrained"]), np.mean(cells["lgmcl_scratch"])
             wins += (pretrained > scratch) == HIGHER_IS_BETTER[metric_of[key]] and pretrained != scratch
         lines.append(f"lgmcl_pretrained beats lgmcl_scratch on {wins} of {len(pairs)} rows with both on {seeds} seeds.")
+    return lines
+
+
+def wall_times(results: dict, methods: list[str]) -> list[str]:
+    """What each method costs per cell (seconds, mean over seeds), read beside the CPU and load each cell records."""
+    seconds: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for key, cell in results.items():
+        dataset, protocol, _, method = key.split("|")
+        seconds.setdefault((dataset, protocol), {}).setdefault(method, []).append(cell["seconds"])
+    total = sum(cell["seconds"] for cell in results.values())
+    lines = [f"Wall time per cell in seconds (mean over seeds); {len(results)} cells, {total / 3600:.1f} h in all.", "",
+             "| dataset | protocol | " + " | ".join(methods) + " |", "|" + " --- |" * (2 + len(methods))]
+    for (dataset, protocol), cells in sorted(seconds.items()):
+        shown = [f"{np.mean(cells[m]):.0f}" if m in cells else "" for m in methods]
+        lines.append(f"| {dataset} | {protocol} | " + " | ".join(shown) + " |")
     return lines
 
 

@@ -44,3 +44,12 @@ def test_rank_summary_ranks_complete_rows_per_protocol_and_counts_pretraining_wi
                         "lgmcl_pretrained 1.50, rf 2.00, lgmcl_scratch 2.50.")
     assert lines[1] == "scaffold: no row has every method on 2 seeds yet."
     assert lines[2] == "lgmcl_pretrained beats lgmcl_scratch on 1 of 2 rows with both on 2 seeds."
+
+
+def test_wall_times_give_mean_seconds_per_row_and_method_and_the_total():
+    cell = {"metric": "rmse", "value": 1.0}
+    results = {"esol|random|0|rf": {**cell, "seconds": 10.0}, "esol|random|1|rf": {**cell, "seconds": 30.0},
+               "esol|random|0|lgmcl_scratch": {**cell, "seconds": 3600.0}}
+    lines = harness.wall_times(results, ["lgmcl_scratch", "rf"])
+    assert lines[0] == "Wall time per cell in seconds (mean over seeds); 3 cells, 1.0 h in all."
+    assert lines[-1] == "| esol | random | 3600 | 20 |"
