@@ -214,14 +214,19 @@ def _record_cell(path: Path, key: str, cell: dict) -> None:
         atomic_write_json(path, results)
 
 
-def write_report(results: dict, out: Path) -> None:
-    """Markdown table (mean +- std over seeds, best per row in bold) and a bar plot."""
+def by_row(results: dict, field: str) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """One field of the cells, as {(dataset, protocol): {method: [value per seed]}}."""
     rows: dict[tuple[str, str], dict[str, list[float]]] = {}
-    metric_of = {}
     for key, cell in results.items():
         dataset, protocol, _, method = key.split("|")
-        rows.setdefault((dataset, protocol), {}).setdefault(method, []).append(cell["value"])
-        metric_of[(dataset, protocol)] = cell["metric"]
+        rows.setdefault((dataset, protocol), {}).setdefault(method, []).append(cell[field])
+    return rows
+
+
+def write_report(results: dict, out: Path) -> None:
+    """Markdown table (mean +- std over seeds, best per row in bold) and a bar plot."""
+    rows = by_row(results, "value")
+    metric_of = {tuple(key.split("|")[:2]): cell["metric"] for key, cell in results.items()}
     methods = sorted({m for cells in rows.values() for m in cells})
     lines = ["| dataset | protocol | metric | " + " | ".join(methods) + " |",
              "|" + " --- |" * (3 + len(methods))]
@@ -275,10 +280,7 @@ def rank_summary(rows: dict, metric_of: dict, methods: list[str]) -> list[str]:
 
 def wall_times(results: dict, methods: list[str]) -> list[str]:
     """What each method costs per cell (seconds, mean over seeds), read beside the CPU and load each cell records."""
-    seconds: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for key, cell in results.items():
-        dataset, protocol, _, method = key.split("|")
-        seconds.setdefault((dataset, protocol), {}).setdefault(method, []).append(cell["seconds"])
+    seconds = by_row(results, "seconds")
     total = sum(cell["seconds"] for cell in results.values())
     lines = [f"Wall time per cell in seconds (mean over seeds); {len(results)} cells, {total / 3600:.1f} h in all.", "",
              "| dataset | protocol | " + " | ".join(methods) + " |", "|" + " --- |" * (2 + len(methods))]
