@@ -69,13 +69,22 @@ def task_type_of(table: MoleculeTable) -> str:
 # ---- methods: each takes (table, split, task_type, seed, args, workdir) and returns test predictions
 
 def run_rf(table, split, task_type, seed, args, workdir):
-    """Random forest on 2048-bit Morgan (radius 2) fingerprints, one forest per task."""
+    """Random forest on 2048-bit Morgan (radius 2) fingerprints, one forest per task.
+
+    Classification gets the bits as CSR: scikit-learn's sparse splitter gave identical
+    probabilities 1.5-1.9x faster (BBBP, Tox21 SR-MMP), which matters for ToxCast's 617 forests
+    per cell. Regression keeps the dense array: no faster, and it breaks ties between splits
+    differently, so the committed regression cells would not reproduce.
+    """
     from rdkit import Chem
     from rdkit.Chem import rdFingerprintGenerator
+    from scipy.sparse import csr_matrix
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     x = np.stack([generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in table.smiles]).astype(np.uint8)
+    if task_type == "classification":
+        x = csr_matrix(x)
     out = np.full((len(split.test), len(table.task_names)), np.nan)
     for j in range(len(table.task_names)):
         known = split.train[table.mask[split.train, j]]
