@@ -14,6 +14,8 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from filelock import FileLock
 
 from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, sha256_file
 from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
@@ -166,9 +169,15 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
     atomic_write_json(saved, config.identity())
 
 
-def _artifact_dir(kind: str, settings: dict[str, Any], source_sha256: str) -> Path:
+@contextmanager
+def _cached_artifact(kind: str, settings: dict[str, Any], source_sha256: str) -> Iterator[Path]:
+    """The cache folder for these settings and input, held under a file lock while it is built: jobs on one
+    input at once (seeds in parallel, DDP ranks) would otherwise build it together and interleave its records."""
     key = hashlib.sha256(json.dumps([settings, source_sha256], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return cache_dir() / "artifacts" / f"{kind}-{key}"
+    directory = cache_dir() / "artifacts" / f"{kind}-{key}"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(directory.with_name(directory.name + ".lock")):
+        yield directory
 
 
 def _resolve_pretrained(name_or_dir: str) -> Path:
@@ -202,8 +211,8 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
         featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
                                            atom_featurizer=atom_featurizer, jobs=config.jobs,
                                            progress=config.progress)
-        features_dir = _artifact_dir("featurize", featurize_config.settings(), source_sha)
-        featurize(source, features_dir, featurize_config)
+        with _cached_artifact("featurize", featurize_config.settings(), source_sha) as features_dir:
+            featurize(source, features_dir, featurize_config)
     features = FeaturizedDataset(features_dir)
     if config.target_columns and features.task_names != list(config.target_columns):
         raise InputError(f"{features_dir}: holds tasks {features.task_names}, not the requested {config.target_columns}")
@@ -228,8 +237,8 @@ def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
         augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
                                        jobs=config.jobs or default_jobs(), options=dict(config.description_options),
                                        progress=config.progress)
-        directory = _artifact_dir("augment", augment_config.identity(), data.source_sha256)
-        augment(data.source, directory, augment_config)
+        with _cached_artifact("augment", augment_config.identity(), data.source_sha256) as directory:
+            augment(data.source, directory, augment_config)
     records = load_descriptions(directory)
     missing = [int(r) for r in data.table.rows if int(r) not in records]
     if missing:

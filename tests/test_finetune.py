@@ -138,3 +138,21 @@ def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
     assert card["model_config"]["fingerprint_dim"] == 1489 and card["extra"]["pretrained"] == str(pretrained)
     tokens = json.loads((run / "seed_0" / "model" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
     assert len(tokens) == len(tokenizer)  # the pretrained tokenizer, not one trained on the input
+
+
+def test_concurrent_runs_share_the_cache_without_corrupting_it(moleculenet, tmp_path):
+    """Two jobs on one input at once (seeds in parallel, DDP ranks) build its cached features and
+    descriptions once, in turn, instead of interleaving their records."""
+    source = slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp.csv", 1500)
+    script = ("import sys; from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
+              f"finetune({str(source)!r}, sys.argv[1], tiny_config(target_columns=['p_np'], epochs=1, jobs=2))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    children = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"run{i}")], env=env,
+                                 stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errors = [child.communicate(timeout=600)[1] for child in children]
+    for child, stderr in zip(children, errors):
+        assert child.returncode == 0, stderr[-2000:]
+    records = (Path(os.environ["LGMCL_CACHE"]) / "artifacts").glob("augment-*/descriptions.jsonl")
+    rows = [json.loads(line)["row"] for line in next(records).read_text().splitlines()]
+    n_invalid = len(pd.read_csv(tmp_path / "run0" / "invalid.csv"))
+    assert len(rows) == len(set(rows)) == 1500 - n_invalid
