@@ -21,6 +21,11 @@ def bbbp60(moleculenet, tmp_path):
     return slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp60.csv", 60, ("999,broken,0,XYZ",))
 
 
+def _child_env() -> dict[str, str]:
+    """The environment of a child Python that imports tiny_finetune and this checkout's package."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+
+
 def test_run_dir_holds_what_predict_and_people_need(bbbp60, tmp_path):
     run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], split="scaffold"))
     metrics = json.loads((run / "metrics.json").read_text())
@@ -65,7 +70,7 @@ def test_killed_run_resumes_without_repeating_epochs(bbbp60, tmp_path):
     script = ("from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
               f"finetune({str(bbbp60)!r}, {str(run)!r}, tiny_config(target_columns=['p_np'], epochs=20, "
               "modalities=['local', 'fingerprints'], resume=RESUME))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    env = _child_env()
     child = subprocess.Popen([sys.executable, "-c", script.replace("RESUME", "False")], env=env, stderr=subprocess.PIPE, text=True)
     epoch_log = run / "seed_0" / "training" / "epoch_log.csv"
     deadline = time.monotonic() + 120
@@ -141,12 +146,12 @@ def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
 
 
 def test_concurrent_runs_share_the_cache_without_corrupting_it(moleculenet, tmp_path):
-    """Two jobs on one input at once (seeds in parallel, DDP ranks) build its cached features and
+    """Two jobs on one input at once (seeds in parallel, several terminals) build its cached features and
     descriptions once, in turn, instead of interleaving their records."""
     source = slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp.csv", 1500)
     script = ("import sys; from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
               f"finetune({str(source)!r}, sys.argv[1], tiny_config(target_columns=['p_np'], epochs=1, jobs=2))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    env = _child_env()
     children = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"run{i}")], env=env,
                                  stderr=subprocess.PIPE, text=True) for i in range(2)]
     errors = [child.communicate(timeout=600)[1] for child in children]
