@@ -172,7 +172,8 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
 @contextmanager
 def _cached_artifact(kind: str, settings: dict[str, Any], source_sha256: str) -> Iterator[Path]:
     """The cache folder for these settings and input, held under a file lock while it is built: jobs on one
-    input at once (seeds in parallel, several terminals or cluster jobs) would otherwise build it together and interleave its records."""
+    input at once (seeds in parallel, several terminals or cluster jobs) would otherwise build it together
+    and interleave its records."""
     key = hashlib.sha256(json.dumps([settings, source_sha256], sort_keys=True, default=str).encode()).hexdigest()[:16]
     directory = cache_dir() / "artifacts" / f"{kind}-{key}"
     directory.parent.mkdir(parents=True, exist_ok=True)
