@@ -1,7 +1,9 @@
 """MoleculeNet table: LGM-CL against the baselines a user would pick instead, on identical splits.
 
 Every cell (dataset x protocol x seed x method) is written to results.json as soon as it finishes,
-so a long run can be stopped and continued; the table and plot are rebuilt from that file.
+so a long run can be stopped and continued; the table and plot are rebuilt from that file. An LGM-CL
+cell stopped by SIGTERM or Ctrl-C continues from its last checkpoint (at most an epoch is redone), and
+its wall time adds up the runs.
 
     python benchmarks/moleculenet.py                      # all shared datasets, both protocols, 3 seeds
     python benchmarks/moleculenet.py --quick              # bbbp + esol, one seed, short training
@@ -158,14 +160,29 @@ def _lgmcl(pretrained: str | None, modalities: list[str] | None, overrides: dict
         config = FinetuneConfig(pretrained=start, modalities=modalities, overrides=dict(overrides or {}),
                                 task_type=task_type, smiles_column=table.spec.smiles_column if table.spec else None,
                                 target_columns=table.task_names, split_file=str(split_file), seeds=[seed],
-                                epochs=args.epochs, patience=args.patience, preset=args.preset,
-                                progress=False, overwrite=True)
-        run_dir = finetune(table.source, workdir / "run", config)
+                                epochs=args.epochs, patience=args.patience, preset=args.preset, progress=False)
+        run = workdir / "run"
+        config.resume = _interrupted_run_of(run, config)
+        config.overwrite = not config.resume
+        if config.resume:
+            print(f"{workdir.name}: continuing the interrupted run in {run}", flush=True)
+        else:
+            (workdir / EARLIER_SECONDS).unlink(missing_ok=True)
+        run_dir = finetune(table.source, run, config)
         frame = pd.read_csv(run_dir / f"seed_{seed}" / "predictions_test.csv")
         by_row = frame.set_index("row")
         return by_row.loc[table.rows[split.test], [f"{name}_pred" for name in table.task_names]].to_numpy(dtype=float)
 
     return run
+
+
+def _interrupted_run_of(run: Path, config) -> bool:
+    """Whether ``run`` holds an unfinished run of these settings (a cell stopped by a signal), which finetune
+    continues from its last checkpoint; a run of other settings (say, other --epochs) is started over."""
+    from lgmcl_dgl.finetune import RUN_CONFIG
+
+    saved = run / RUN_CONFIG
+    return saved.is_file() and json.loads(saved.read_text()) == json.loads(json.dumps(config.identity()))
 
 
 class SkipCell(RuntimeError):
@@ -195,16 +212,31 @@ ABLATIONS = {
 }
 
 
+EARLIER_SECONDS = "earlier_seconds.json"  # in a cell's workdir: time its interrupted runs spent
+
+
 def run_cell(table, split, task_type, seed, method, args, workdir) -> dict:
+    from lgmcl_dgl.finetune import FinetuneInterrupted
+
     start = time.perf_counter()
-    predictions = {**METHODS, **ABLATIONS}[method](table, split, task_type, seed, args, workdir)
+    try:
+        predictions = {**METHODS, **ABLATIONS}[method](table, split, task_type, seed, args, workdir)
+    except FinetuneInterrupted:  # SIGTERM / Ctrl-C: the next run of this cell continues from the checkpoint
+        atomic_write_json(workdir / EARLIER_SECONDS, {"seconds": _earlier_seconds(workdir) + time.perf_counter() - start})
+        raise
+    seconds = time.perf_counter() - start + _earlier_seconds(workdir)
     metrics = score(task_type, table.labels[split.test], np.nan_to_num(predictions, nan=0.5), table.task_names)
     metric = PRIMARY_METRIC[task_type]
     # where and when: cells are not bit-reproducible across CPUs, and wall times depend on the machine and its load
-    return {"metric": metric, "value": metrics[metric], "seconds": round(time.perf_counter() - start, 1),
+    return {"metric": metric, "value": metrics[metric], "seconds": round(seconds, 1),
             "skipped_tasks": metrics["skipped_tasks"], "cpu_model": cpu_model(),
             "load_average": round(os.getloadavg()[0], 2),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _earlier_seconds(workdir: Path) -> float:
+    path = workdir / EARLIER_SECONDS
+    return json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
 
 
 def _read_results(path: Path) -> dict:

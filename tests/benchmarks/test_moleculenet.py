@@ -1,7 +1,11 @@
 """benchmarks/moleculenet.py --ablations: each row changes one thing of the pretrained model, on the harness's splits."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +35,36 @@ def test_ablation_rows_switch_off_their_part_and_missing_checkpoints_are_skipped
     assert not models["without_text"].uses("text") and models["without_text"].fusion == "gated"
     assert models["attention_fusion"].uses("text") and models["attention_fusion"].fusion == "attention"
     assert "without_text" in (out / "table.md").read_text()
+
+
+def test_a_cell_stopped_by_sigterm_continues_from_its_checkpoint_and_adds_up_its_time(moleculenet, tmp_path):
+    data = tmp_path / "bbbp120.csv"
+    pd.read_csv(moleculenet / "BBBP.csv").head(120)[["smiles", "p_np"]].to_csv(data, index=False)
+    out = tmp_path / "table"
+    argv = ["--datasets", str(data), "--protocols", "random", "--seeds", "0", "--epochs", "12", "--patience", "12",
+            "--methods", "lgmcl_scratch", "--out", str(out)]
+    workdir = out / "work" / "bbbp120-random-0-lgmcl_scratch"
+    epoch_log = workdir / "run" / "seed_0" / "training" / "epoch_log.csv"
+    child = subprocess.Popen([sys.executable, str(Path(harness.__file__)), *argv], stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and child.poll() is None:
+        if epoch_log.is_file() and epoch_log.read_text().count("\n") >= 2:  # header + 1 epoch
+            break
+        time.sleep(0.2)
+    child.send_signal(signal.SIGTERM)
+    stderr = child.communicate(timeout=120)[1]
+    assert child.returncode != 0 and "FinetuneInterrupted" in stderr, stderr[-2000:]
+    assert not (out / "results.json").exists()
+    before = epoch_log.read_text().splitlines()
+    earlier = json.loads((workdir / "earlier_seconds.json").read_text())["seconds"]
+    assert 1 < len(before) < 13 and earlier > 0
+
+    harness.main(argv)
+    after = epoch_log.read_text().splitlines()
+    assert after[:len(before)] == before and len(after) == 13  # the logged epochs kept (their timings too), not redone
+    cell = json.loads((out / "results.json").read_text())["bbbp120|random|0|lgmcl_scratch"]
+    assert cell["seconds"] > earlier and 0 <= cell["value"] <= 1
 
 
 def test_rank_summary_ranks_complete_rows_per_protocol_and_counts_pretraining_wins():
