@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
