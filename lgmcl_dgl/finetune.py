@@ -33,6 +33,7 @@ from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
+from lgmcl_dgl.evaluate.predict import labelled_predictions
 from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
 
 log = logging.getLogger(__name__)
@@ -465,10 +466,8 @@ def _curve_row(row: dict[str, Any], metric: str) -> dict[str, Any]:
 
 
 def _write_predictions(path: Path, table: MoleculeTable, positions: np.ndarray, predictions: np.ndarray) -> None:
-    frame = pd.DataFrame({"row": table.rows[positions], "smiles": [table.smiles[i] for i in positions]})
-    for j, name in enumerate(table.task_names):
-        frame[name] = table.labels[positions, j]
-        frame[f"{name}_pred"] = predictions[:, j]
+    frame = labelled_predictions(table.rows[positions], [table.smiles[i] for i in positions], table.task_names,
+                                 table.labels[positions], predictions)
     atomic_write_text(path, frame.to_csv(index=False, float_format="%.6g"))
 
 

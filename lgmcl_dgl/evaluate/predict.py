@@ -96,18 +96,29 @@ def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: l
                 per_seed: np.ndarray, task_names: list[str]) -> pd.DataFrame:
     """Rows of one chunk: ``per_seed`` is (seeds, len(valid), tasks) in original units."""
     n_seeds = per_seed.shape[0]
-    frame = pd.DataFrame({"row": rows, "smiles": smiles})
     mean = np.full((len(smiles), len(task_names)), np.nan, np.float32)
     std = np.full_like(mean, np.nan)
     if valid:
         mean[valid] = per_seed.mean(axis=0)
         std[valid] = per_seed.std(axis=0)
+    columns = {"row": rows, "smiles": smiles}
     for j, name in enumerate(task_names):
-        frame[name] = mean[:, j]
+        columns[name] = mean[:, j]
         if n_seeds > 1:
-            frame[f"{name}_std"] = std[:, j]
-    frame["error"] = errors
-    return frame
+            columns[f"{name}_std"] = std[:, j]
+    columns["error"] = errors
+    return pd.DataFrame(columns)
+
+
+def labelled_predictions(rows: np.ndarray, smiles: list[str], task_names: list[str], labels: np.ndarray,
+                         predictions: np.ndarray) -> pd.DataFrame:
+    """Each task's label beside its prediction, built at once: column by column, ToxCast's 617 tasks
+    fragment the frame (pandas warns on every write)."""
+    columns = {"row": rows, "smiles": smiles}
+    for j, name in enumerate(task_names):
+        columns[name] = labels[:, j]
+        columns[f"{name}_pred"] = predictions[:, j]
+    return pd.DataFrame(columns)
 
 
 class _AtomicCsv:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from lgmcl_dgl.data.artifacts import Manifest, atomic_write_json, atomic_write_text
 from lgmcl_dgl.data.load import InputError, load_molecules, write_invalid_csv
@@ -16,7 +15,7 @@ from lgmcl_dgl.data.splits import PARTS
 from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.labels import check_labels
 from lgmcl_dgl.evaluate.metrics import PRIMARY_METRIC, score, summarize_seeds
-from lgmcl_dgl.evaluate.predict import Ensemble
+from lgmcl_dgl.evaluate.predict import Ensemble, labelled_predictions
 from lgmcl_dgl.evaluate.run_dir import RUN_KIND, seed_dir
 
 
@@ -105,10 +104,7 @@ def _scores(ensemble: Ensemble, labels: np.ndarray, per_seed: np.ndarray) -> dic
 def _write_outputs(out: Path, ensemble: Ensemble, rows: np.ndarray, smiles: list[str], labels: np.ndarray,
                    per_seed: np.ndarray, result: dict[str, Any]) -> None:
     mean = per_seed.mean(axis=0)
-    frame = pd.DataFrame({"row": rows, "smiles": smiles})
-    for j, name in enumerate(ensemble.task_names):
-        frame[name] = labels[:, j]
-        frame[f"{name}_pred"] = mean[:, j]
+    frame = labelled_predictions(rows, smiles, ensemble.task_names, labels, mean)
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.6g"))
     if ensemble.task_type == "classification":
         plots.roc_curves(labels, mean, ensemble.task_names, out / "roc.png", "seed-ensemble mean")

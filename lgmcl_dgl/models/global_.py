@@ -11,8 +11,6 @@ sparse-matrix version and dgl.nn.GraphormerLayer on CPU (see docs/models.md).
 
 from __future__ import annotations
 
-import math
-
 import dgl
 import torch
 from torch import nn

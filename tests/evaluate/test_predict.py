@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pandas as pd
@@ -6,7 +5,7 @@ import pytest
 import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError
-from lgmcl_dgl.evaluate.predict import PredictConfig, iter_smiles_chunks, predict
+from lgmcl_dgl.evaluate.predict import PredictConfig, chunk_frame, iter_smiles_chunks, labelled_predictions, predict
 from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 
 
@@ -82,6 +81,22 @@ def test_missing_smiles_column_is_named(tiny_run, tmp_path):
     with pytest.raises(Exception, match="cannot tell which column holds SMILES"):
         predict(run, source, tmp_path / "p.csv")
     assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.filterwarnings("error::pandas.errors.PerformanceWarning")
+def test_prediction_frames_of_many_tasks_are_built_whole_in_task_order():
+    """ToxCast has 617 tasks: column-by-column frames made pandas warn on every write."""
+    names = [f"task{j}" for j in range(617)]
+    rng = np.random.default_rng(0)
+    labels, predictions = rng.integers(0, 2, (5, 617)).astype(float), rng.random((5, 617))
+    frame = labelled_predictions(np.arange(5), ["C"] * 5, names, labels, predictions)
+    assert list(frame.columns[2:6]) == ["task0", "task0_pred", "task1", "task1_pred"]
+    assert np.array_equal(frame[names].to_numpy(), labels) and np.array_equal(frame["task616_pred"], predictions[:, 616])
+
+    per_seed = rng.random((2, 4, 617)).astype(np.float32)
+    chunk = chunk_frame(np.arange(5), ["C", "CC", "x", "N", "O"], ["", "", "invalid", "", ""], [0, 1, 3, 4], per_seed, names)
+    assert list(chunk.columns[:4]) == ["row", "smiles", "task0", "task0_std"] and chunk.columns[-1] == "error"
+    assert np.isnan(chunk.loc[2, "task5"]) and np.allclose(chunk.loc[3, "task5"], per_seed[:, 2, 5].mean())
 
 
 def test_smiles_file_chunks(tmp_path):
