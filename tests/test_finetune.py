@@ -1,15 +1,13 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_finetune import slice_csv, tiny_config
+from tiny_finetune import child_env, sigterm_after_epochs, slice_csv, tiny_config
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
 from lgmcl_dgl.data.load import InputError
@@ -19,11 +17,6 @@ from lgmcl_dgl.finetune import finetune
 @pytest.fixture
 def bbbp60(moleculenet, tmp_path):
     return slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp60.csv", 60, ("999,broken,0,XYZ",))
-
-
-def _child_env() -> dict[str, str]:
-    """The environment of a child Python that imports tiny_finetune and this checkout's package."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
 
 
 def test_run_dir_holds_what_predict_and_people_need(bbbp60, tmp_path):
@@ -70,16 +63,10 @@ def test_killed_run_resumes_without_repeating_epochs(bbbp60, tmp_path):
     script = ("from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
               f"finetune({str(bbbp60)!r}, {str(run)!r}, tiny_config(target_columns=['p_np'], epochs=20, "
               "modalities=['local', 'fingerprints'], resume=RESUME))")
-    env = _child_env()
+    env = child_env()
     child = subprocess.Popen([sys.executable, "-c", script.replace("RESUME", "False")], env=env, stderr=subprocess.PIPE, text=True)
     epoch_log = run / "seed_0" / "training" / "epoch_log.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and child.poll() is None:
-        if epoch_log.is_file() and epoch_log.read_text().count("\n") >= 3:  # header + 2 epochs
-            break
-        time.sleep(0.2)
-    child.send_signal(signal.SIGTERM)
-    _, stderr = child.communicate(timeout=120)
+    stderr = sigterm_after_epochs(child, epoch_log, 2, wait=120)
     assert child.returncode != 0 and "continue with --resume" in stderr
     done = pd.read_csv(epoch_log)["epoch"].tolist()
     assert len(done) >= 2 and not (run / "seed_0" / "manifest.json").exists()
@@ -121,7 +108,7 @@ def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from lgmcl_dgl.models.config import apply_overrides, load_preset
+    from lgmcl_dgl.models.config import load_preset
     from lgmcl_dgl.models.io import save_model
     from lgmcl_dgl.models.lgmcl import LGMCL
     from lgmcl_dgl.text.tokenizer import train_tokenizer
@@ -151,7 +138,7 @@ def test_concurrent_runs_share_the_cache_without_corrupting_it(moleculenet, tmp_
     source = slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp.csv", 1500)
     script = ("import sys; from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
               f"finetune({str(source)!r}, sys.argv[1], tiny_config(target_columns=['p_np'], epochs=1, jobs=2))")
-    env = _child_env()
+    env = child_env()
     children = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"run{i}")], env=env,
                                  stderr=subprocess.PIPE, text=True) for i in range(2)]
     errors = [child.communicate(timeout=600)[1] for child in children]

@@ -1,17 +1,15 @@
 """benchmarks/moleculenet.py --ablations: each row changes one thing of the pretrained model, on the harness's splits."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the scripts import their sibling _common
 from _common import load_script  # noqa: E402
+from tiny_finetune import child_env, sigterm_after_epochs  # noqa: E402
 
 harness = load_script("moleculenet")
 
@@ -46,14 +44,8 @@ def test_a_cell_stopped_by_sigterm_continues_from_its_checkpoint_and_adds_up_its
     workdir = out / "work" / "bbbp120-random-0-lgmcl_scratch"
     epoch_log = workdir / "run" / "seed_0" / "training" / "epoch_log.csv"
     child = subprocess.Popen([sys.executable, str(Path(harness.__file__)), *argv], stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and child.poll() is None:
-        if epoch_log.is_file() and epoch_log.read_text().count("\n") >= 2:  # header + 1 epoch
-            break
-        time.sleep(0.2)
-    child.send_signal(signal.SIGTERM)
-    stderr = child.communicate(timeout=120)[1]
+                             env=child_env())
+    stderr = sigterm_after_epochs(child, epoch_log, 1, wait=300)
     assert child.returncode != 0 and "FinetuneInterrupted" in stderr, stderr[-2000:]
     assert not (out / "results.json").exists()
     before = epoch_log.read_text().splitlines()
