@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, sha256_file
+from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, exclusive,
+                                     sha256_file)
 from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
@@ -178,7 +178,7 @@ def _cached_artifact(kind: str, settings: dict[str, Any], source_sha256: str) ->
     key = hashlib.sha256(json.dumps([settings, source_sha256], sort_keys=True, default=str).encode()).hexdigest()[:16]
     directory = cache_dir() / "artifacts" / f"{kind}-{key}"
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(directory.with_name(directory.name + ".lock")):
+    with exclusive(directory.with_name(directory.name + ".lock")):
         yield directory
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_finetune import child_env, sigterm_after_epochs, slice_csv, tiny_config
+from child_process import child_env, sigterm_after_epochs
+from tiny_finetune import slice_csv, tiny_config
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
 from lgmcl_dgl.data.load import InputError

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from lgmcl_dgl.finetune import FinetuneConfig
@@ -30,19 +25,3 @@ def tiny_config(**changes) -> FinetuneConfig:
                     jobs=1, progress=False, device="cpu")
     settings.update(changes)
     return FinetuneConfig(**settings)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of a child Python that imports this module and this checkout's package."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
-
-
-def sigterm_after_epochs(child: subprocess.Popen, epoch_log: Path, epochs: int, wait: float) -> str:
-    """SIGTERM ``child`` once ``epoch_log`` holds ``epochs`` epochs (or after ``wait`` seconds); its stderr."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and child.poll() is None:
-        if epoch_log.is_file() and epoch_log.read_text().count("\n") >= epochs + 1:  # header + epochs
-            break
-        time.sleep(0.2)
-    child.send_signal(signal.SIGTERM)
-    return child.communicate(timeout=120)[1]

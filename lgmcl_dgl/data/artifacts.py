@@ -11,18 +11,46 @@ import hashlib
 import json
 import os
 import platform
+import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 _TRACKED_PACKAGES = ("lgmcl-dgl", "torch", "dgl", "dgllife", "rdkit", "transformers", "numpy", "scikit-learn", "scikit-fingerprints")
+
+
+logger = logging.getLogger(__name__)
 
 
 class ArtifactError(RuntimeError):
     """An artifact directory is missing, incomplete or was made from something else."""
+
+
+@contextmanager
+def exclusive(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``lock_path`` while one process writes an output. Two runs into one output (two terminals, a
+    rerun beside a job still going) would otherwise interleave its files; the second waits, then finds the
+    output done and returns at once."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.warning("%s: another process is writing here; waiting for it to finish", lock_path.parent)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:

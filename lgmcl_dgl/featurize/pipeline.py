@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_bytes, sha256_file
+from lgmcl_dgl.data.artifacts import LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, exclusive, sha256_file
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
@@ -195,6 +195,16 @@ def featurize(source: str | Path, out_dir: str | Path, config: FeaturizeConfig |
     table = read_table(source, config.smiles_column, config.target_columns)
     settings = config.settings()
     inputs = {"input": sha256_file(table.source)}
+    if out.is_dir() and not ((out / MANIFEST).is_file() or (out / SHARDS_DIR).is_dir()) \
+            and any(not p.name.startswith(LOCK) for p in out.iterdir()):
+        raise ArtifactError(f"{out}: exists and is not a featurize directory; choose another output")
+    # slices of one output run side by side by design (they write disjoint shards), so each holds its own lock
+    lock = LOCK if config.num_shards is None else f"{LOCK}-slice-{config.shard_index}-of-{config.num_shards}"
+    with exclusive(out / lock):
+        return _featurize_into(out, table, settings, inputs, config)
+
+
+def _featurize_into(out: Path, table, settings: dict, inputs: dict, config: FeaturizeConfig) -> Path:
     manifest_path = out / MANIFEST
     if manifest_path.is_file() and not config.force:
         try:
@@ -203,8 +213,6 @@ def featurize(source: str | Path, out_dir: str | Path, config: FeaturizeConfig |
                 return out
         except (ArtifactError, TypeError, json.JSONDecodeError):
             pass
-    if out.exists() and any(out.iterdir()) and not (manifest_path.is_file() or (out / SHARDS_DIR).is_dir()):
-        raise ArtifactError(f"{out}: exists and is not a featurize directory; choose another output")
     manifest_path.unlink(missing_ok=True)  # from here on the directory is incomplete until the new manifest
     shards_dir = out / SHARDS_DIR
     shards_dir.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                      sha256_file)
+from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
+                                      exclusive, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
@@ -260,21 +260,21 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
         if not descriptions.is_file():
             raise InputError(f"--backend import needs --descriptions FILE; {str(descriptions)!r} is not a file")
         inputs[f"descriptions:{descriptions.name}"] = sha256_file(descriptions)
-    if config.merge:
-        return _merge(out, config, len(rows), inputs)
-    if config.num_shards > 1:
-        out = _slice_dir(out, config.shard_index, config.num_shards)
-        out.mkdir(parents=True, exist_ok=True)
-    if (out / MANIFEST).is_file():
-        manifest = Manifest.read(out, KIND)
-        if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed") and not config.overwrite:
-            return out  # complete, same inputs and settings
-    backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
-    try:
-        return _run(out, config, backend, rows, smiles, inputs)
-    finally:
-        if backend is not None:
-            backend.close()
+    if config.num_shards > 1 and not config.merge:
+        out = _slice_dir(out, config.shard_index, config.num_shards)  # slices run side by side, each locks its own
+    with exclusive(out / LOCK):
+        if config.merge:
+            return _merge(out, config, len(rows), inputs)
+        if (out / MANIFEST).is_file():
+            manifest = Manifest.read(out, KIND)
+            if manifest.matches(config.identity(), inputs) and not manifest.counts.get("failed") and not config.overwrite:
+                return out  # complete, same inputs and settings
+        backend = None if config.backend == "rdkit" else make_backend(config.backend, **config.options)
+        try:
+            return _run(out, config, backend, rows, smiles, inputs)
+        finally:
+            if backend is not None:
+                backend.close()
 
 
 def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: list[str],

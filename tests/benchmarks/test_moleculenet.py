@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the scripts import their sibling _common
 from _common import load_script  # noqa: E402
-from tiny_finetune import child_env, sigterm_after_epochs  # noqa: E402
+from child_process import child_env, sigterm_after_epochs  # noqa: E402
 
 harness = load_script("moleculenet")
 
@@ -79,3 +80,16 @@ def test_wall_times_give_mean_seconds_per_row_and_method_and_the_total():
     lines = harness.wall_times(results, ["lgmcl_scratch", "rf"])
     assert lines[0] == "Wall time per cell in seconds (mean over seeds); 3 cells, 1.0 h in all."
     assert lines[-1] == "| esol | random | 3600 | 20 |"
+
+
+def test_seeds_take_commas_or_spaces_and_rf_cores_do_not_change_the_forest(moleculenet, tmp_path):
+    data = tmp_path / "bbbp100.csv"
+    pd.read_csv(moleculenet / "BBBP.csv").head(100)[["smiles", "p_np"]].to_csv(data, index=False)
+    common = ["--datasets", str(data), "--protocols", "random", "--methods", "rf", "--rf-trees", "50"]
+    harness.main([*common, "--seeds", "0,1", "2", "--rf-jobs", "1", "--out", str(tmp_path / "one")])
+    harness.main([*common, "--seeds", "0", "1", "2", "--rf-jobs", "2", "--out", str(tmp_path / "two")])
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert sorted(one) == [f"bbbp100|random|{seed}|rf" for seed in (0, 1, 2)] == sorted(two)
+    assert [one[k]["value"] for k in sorted(one)] == [two[k]["value"] for k in sorted(one)]
+    with pytest.raises(SystemExit):
+        harness.main([*common, "--seeds", "0,one", "--out", str(tmp_path / "bad")])

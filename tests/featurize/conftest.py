@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from lgmcl_dgl.data.artifacts import LOCK
+
 
 def directory_contents(path: Path) -> dict[str, bytes | dict]:
-    """Every file's bytes (the manifest without its creation time): two runs must give equal dicts."""
+    """Every file's bytes (the manifest without its creation time, no lock files): two runs must give equal dicts."""
     contents: dict[str, bytes | dict] = {}
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(LOCK)):
         name = str(file.relative_to(path))
         if name == "manifest.json":
             manifest = json.loads(file.read_text())

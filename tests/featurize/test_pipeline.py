@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_process import waits_for_lock
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
 from lgmcl_dgl.data.load import InputError, load_molecules
@@ -124,6 +125,17 @@ def test_kill_and_resume_gives_identical_output(bbbp_slice_csv, tmp_path):
     straight = featurize(bbbp_slice_csv, tmp_path / "straight",
                          FeaturizeConfig(fingerprints=FAST, shard_size=10, jobs=2, progress=False))
     assert directory_contents(killed) == directory_contents(straight)
+
+
+def test_a_second_run_into_one_output_waits_for_the_first(bbbp_slice_csv, tmp_path):
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "lgmcl_dgl", "featurize", str(bbbp_slice_csv), "--fingerprints", "maccs,erg",
+            "--shard-size", "100", "--jobs", "1", "-o", str(out)]
+    waited = waits_for_lock(argv, out / ".lock", tmp_path / "stderr.log")  # as if another featurize were writing
+    assert waited.returncode == 0, waited.stderr[-2000:]
+    straight = featurize(bbbp_slice_csv, tmp_path / "straight", FeaturizeConfig(fingerprints=FAST, shard_size=100,
+                                                                                jobs=1, progress=False))
+    assert directory_contents(out) == directory_contents(straight)
 
 
 def test_slices_then_merge_equal_a_straight_run(edge_case_csv, tmp_path):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
+from child_process import waits_for_lock
 from click.testing import CliRunner
 from rdkit import Chem
 
@@ -57,6 +59,16 @@ def test_resume_after_a_torn_last_line(bbbp_slice, tmp_path):
     augment(bbbp_slice, out, AugmentConfig(progress=False))
     assert (out / RECORDS).read_bytes() == (reference / RECORDS).read_bytes()
     assert Manifest.read(out).counts["resumed"] == 15
+
+
+def test_a_second_run_into_one_output_waits_for_the_first(bbbp_slice, tmp_path):
+    out = tmp_path / "aug"
+    argv = [sys.executable, "-m", "lgmcl_dgl", "augment", str(bbbp_slice), "-o", str(out), "--quiet"]
+    waited = waits_for_lock(argv, out / ".lock", tmp_path / "stderr.log")  # as if another augment were writing
+    assert waited.returncode == 0, waited.stderr[-2000:]
+    reference = augment(bbbp_slice, tmp_path / "ref", AugmentConfig(progress=False))
+    assert (out / RECORDS).read_bytes() == (reference / RECORDS).read_bytes()
+    assert Manifest.read(out).counts["described"] == 38
 
 
 def test_other_settings_need_overwrite(bbbp_slice, tmp_path):
