@@ -93,10 +93,10 @@ def run_rf(table, split, task_type, seed, args, workdir):
         if task_type == "classification":
             if np.unique(y).size < 2:
                 continue
-            model = RandomForestClassifier(n_estimators=args.rf_trees, n_jobs=-1, random_state=seed)
+            model = RandomForestClassifier(n_estimators=args.rf_trees, n_jobs=args.rf_jobs, random_state=seed)
             out[:, j] = model.fit(x[known], y.astype(int)).predict_proba(x[split.test])[:, 1]
         else:
-            model = RandomForestRegressor(n_estimators=args.rf_trees, n_jobs=-1, random_state=seed)
+            model = RandomForestRegressor(n_estimators=args.rf_trees, n_jobs=args.rf_jobs, random_state=seed)
             out[:, j] = model.fit(x[known], y).predict(x[split.test])
     return out
 
@@ -351,13 +351,24 @@ def _plot(rows, methods, path: Path) -> None:
     plt.close(fig)
 
 
+def _seeds(text: str) -> list[int]:
+    """One command-line word of seeds: ``0 1 2`` (as ``lgmcl finetune --seeds``) and ``0,1,2`` (as ``--datasets``)."""
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers, got {text!r}") from None
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(SHARED_FILES), help="registry names or CSV paths")
     parser.add_argument("--protocols", default="random,scaffold")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=_seeds, nargs="+", default=[[0, 1, 2]], help="0 1 2 or 0,1,2")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"any of {', '.join({**METHODS, **ABLATIONS})}")
     parser.add_argument("--rf-trees", type=int, default=500)
+    parser.add_argument("--rf-jobs", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or -1),
+                        help="cores each forest uses [default: $OMP_NUM_THREADS, else all]; the forests are the same "
+                             "for any count, so a run sharing the machine with another can keep to its share")
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of the neural methods")
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--preset", default="small")
@@ -370,6 +381,7 @@ def main(argv=None) -> None:
     parser.add_argument("--objective-checkpoints", default="",
                         help="NAME=DIR,...: encoders pretrained on one objective (graph, text) for the ablation rows")
     args = parser.parse_args(argv)
+    args.seeds = [seed for group in args.seeds for seed in group]
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # each model's epoch lines in the log
     args.objective_checkpoints = dict(item.split("=", 1) for item in args.objective_checkpoints.split(",") if item)
     if args.ablations:
