@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lgmcl_dgl.data.artifacts import MANIFEST, ArtifactError, Manifest, atomic_write_json, sha256_file, to_jsonable
+from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, exclusive, sha256_file,
+                                     to_jsonable)
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -99,6 +101,12 @@ def pretrain(source: str | Path, out_dir: str | Path, config: PretrainConfig | N
     config = config or PretrainConfig()
     out = Path(out_dir)
     dist = distributed.init_distributed(config.train.device)
+    # rank 0 writes OUT; it fails at once on a held lock (waiting would leave the other ranks at a barrier)
+    with exclusive(out / LOCK, wait=False) if dist.is_main else nullcontext():
+        return _pretrain(source, out, config, dist)
+
+
+def _pretrain(source: str | Path, out: Path, config: PretrainConfig, dist) -> Path:
     if dist.is_main:
         _claim(out, config)
         featurized, described = _prepare_inputs(source, out, config)
@@ -335,7 +343,7 @@ def _claim(out: Path, config: PretrainConfig) -> None:
         if changed:
             raise ArtifactError(f"{out}: holds a pretraining run with other settings ({', '.join(changed)}); "
                                 "continue it with the same settings, or choose another output directory")
-    elif out.is_dir() and any(p for p in out.iterdir() if p.name != DATA_DIR):
+    elif out.is_dir() and any(p for p in out.iterdir() if p.name != DATA_DIR and not p.name.startswith(LOCK)):
         raise ArtifactError(f"{out}: exists and is not a pretraining run; choose another output directory")
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)

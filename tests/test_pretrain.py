@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from lgmcl_dgl.cli.main import cli
+from lgmcl_dgl.data.artifacts import LOCK, exclusive
 from lgmcl_dgl.pretrain import resolve_pretrained, retrieval_accuracy
 from lgmcl_dgl.train.checkpoint import list_checkpoints
 
@@ -83,6 +84,17 @@ def test_pretrain_writes_a_loadable_model_and_logs(corpus, tmp_path):
 
     again = CliRunner().invoke(cli, args(corpus, out, "--epochs", "3", "--temperature", "0.2"))
     assert again.exit_code != 0 and "temperature" in again.output  # a different run needs its own directory
+
+
+def test_a_second_run_into_a_held_output_stops_at_once_and_touches_nothing(corpus, tmp_path):
+    out = tmp_path / "run"
+    with exclusive(out / LOCK):  # as if another pretrain were writing OUT
+        result = CliRunner().invoke(cli, args(corpus, out, "--epochs", "1"))
+    assert result.exit_code != 0 and "another process is writing here" in result.output, result.output
+    assert [p.name for p in out.iterdir()] == [LOCK]
+    result = CliRunner().invoke(cli, args(corpus, out, "--epochs", "1"))  # released: a fresh OUT, lock file and all
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["counts"]["steps"] == 3
 
 
 def test_kill_9_and_a_corrupted_checkpoint_then_resume_equals_a_straight_run(corpus, tmp_path):

@@ -35,16 +35,20 @@ class ArtifactError(RuntimeError):
 
 
 @contextmanager
-def exclusive(lock_path: str | os.PathLike) -> Iterator[None]:
+def exclusive(lock_path: str | os.PathLike, wait: bool = True) -> Iterator[None]:
     """Hold ``lock_path`` while one process writes an output. Two runs into one output (two terminals, a
-    rerun beside a job still going) would otherwise interleave its files; the second waits, then finds the
-    output done and returns at once."""
+    rerun beside a job still going) would otherwise interleave its files. The second waits, then finds the
+    output done; with ``wait=False`` it stops at once with an error instead (a run that would only resume
+    what the first is still training)."""
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(lock_path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if not wait:
+            raise ArtifactError(f"{lock_path.parent}: another process is writing here (it holds {lock_path.name}); "
+                                "let it finish or choose another output directory") from None
         logger.warning("%s: another process is writing here; waiting for it to finish", lock_path.parent)
         lock.acquire()
     try:
