@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lgmcl_dgl.data.artifacts import (MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text, exclusive,
-                                     sha256_file)
+from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
+                                     exclusive, sha256_file)
 from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
@@ -134,6 +134,11 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
     """Fine-tune one model per seed on ``source`` (registry name, CSV or featurize dir); returns ``run_dir``."""
     config = config or FinetuneConfig()
     run = Path(run_dir)
+    with exclusive(run / LOCK, wait=False):  # a second job on this run (say --overwrite) would destroy the first's work
+        return _finetune(source, run, config)
+
+
+def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
     _claim_run_dir(run, config)
     pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
     atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
@@ -150,9 +155,13 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
 def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
     """A fresh directory, or the same run continued with --resume; never a silent overwrite."""
     saved = run / RUN_CONFIG
-    if run.exists() and any(run.iterdir()):
+    if any(p.name != LOCK for p in run.iterdir()):
         if config.overwrite:
-            shutil.rmtree(run)
+            for path in run.iterdir():  # all but the lock this job holds
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.name != LOCK:
+                    path.unlink()
         elif not config.resume:
             raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
                                 "or choose another output directory")

@@ -10,7 +10,7 @@ import pytest
 from child_process import child_env, sigterm_after_epochs
 from tiny_finetune import slice_csv, tiny_config
 
-from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
+from lgmcl_dgl.data.artifacts import LOCK, ArtifactError, Manifest, exclusive
 from lgmcl_dgl.data.load import InputError
 from lgmcl_dgl.finetune import finetune
 
@@ -56,6 +56,17 @@ def test_resume_keeps_finished_seeds_and_refuses_other_settings(bbbp60, tmp_path
     finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[0, 1], epochs=1, resume=True))
     assert weights.stat().st_mtime_ns == before  # seed 0 was not trained again
     assert json.loads((run / "metrics.json").read_text())["seeds"] == [0, 1]
+
+
+def test_a_second_job_on_a_run_in_progress_stops_and_overwrite_spares_the_lock(bbbp60, tmp_path):
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], seeds=[0], epochs=1))
+    weights = run / "seed_0" / "model" / "model.safetensors"
+    with exclusive(run / LOCK):  # as if that run were still training
+        with pytest.raises(ArtifactError, match="another process is writing here"):
+            finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[0], epochs=1, overwrite=True))
+    assert weights.is_file() and Manifest.read(run, kind="finetune")  # untouched
+    finetune(bbbp60, run, tiny_config(target_columns=["p_np"], seeds=[1], epochs=1, overwrite=True))
+    assert not (run / "seed_0").exists() and json.loads((run / "metrics.json").read_text())["seeds"] == [1]
 
 
 def test_killed_run_resumes_without_repeating_epochs(bbbp60, tmp_path):
