@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                     exclusive, sha256_file)
+                                     entries_besides_locks, exclusive, sha256_file)
 from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
@@ -155,12 +155,13 @@ def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
 def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
     """A fresh directory, or the same run continued with --resume; never a silent overwrite."""
     saved = run / RUN_CONFIG
-    if any(p.name != LOCK for p in run.iterdir()):
+    held = entries_besides_locks(run)
+    if held:
         if config.overwrite:
-            for path in run.iterdir():  # all but the lock this job holds
+            for path in held:  # the lock this job holds stays
                 if path.is_dir():
                     shutil.rmtree(path)
-                elif path.name != LOCK:
+                else:
                     path.unlink()
         elif not config.resume:
             raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, exclusive, sha256_file,
-                                     to_jsonable)
+from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, entries_besides_locks,
+                                     exclusive, sha256_file, to_jsonable)
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -343,7 +343,7 @@ def _claim(out: Path, config: PretrainConfig) -> None:
         if changed:
             raise ArtifactError(f"{out}: holds a pretraining run with other settings ({', '.join(changed)}); "
                                 "continue it with the same settings, or choose another output directory")
-    elif out.is_dir() and any(p for p in out.iterdir() if p.name != DATA_DIR and not p.name.startswith(LOCK)):
+    elif any(p.name != DATA_DIR for p in entries_besides_locks(out)):
         raise ArtifactError(f"{out}: exists and is not a pretraining run; choose another output directory")
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)

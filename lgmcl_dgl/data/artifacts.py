@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import platform
-import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +55,14 @@ def exclusive(lock_path: str | os.PathLike, wait: bool = True) -> Iterator[None]
         yield
     finally:
         lock.release()
+
+
+def entries_besides_locks(directory: Path) -> list[Path]:
+    """What ``directory`` holds (nothing if it does not exist), less the lock files of ``exclusive``: a lock
+    is there as soon as a job starts, so it says nothing about whether the directory holds work."""
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir() if not p.name.startswith(LOCK)]
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:

@@ -22,7 +22,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from lgmcl_dgl.data.artifacts import LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, exclusive, sha256_file
+from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
+                                     exclusive, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
@@ -195,8 +196,7 @@ def featurize(source: str | Path, out_dir: str | Path, config: FeaturizeConfig |
     table = read_table(source, config.smiles_column, config.target_columns)
     settings = config.settings()
     inputs = {"input": sha256_file(table.source)}
-    if out.is_dir() and not ((out / MANIFEST).is_file() or (out / SHARDS_DIR).is_dir()) \
-            and any(not p.name.startswith(LOCK) for p in out.iterdir()):
+    if entries_besides_locks(out) and not ((out / MANIFEST).is_file() or (out / SHARDS_DIR).is_dir()):
         raise ArtifactError(f"{out}: exists and is not a featurize directory; choose another output")
     # slices of one output run side by side by design (they write disjoint shards), so each holds its own lock
     lock = LOCK if config.num_shards is None else f"{LOCK}-slice-{config.shard_index}-of-{config.num_shards}"
