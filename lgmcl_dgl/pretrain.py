@@ -1,7 +1,8 @@
 """The pretrain step: local-global graph, SMILES-description and graph-text contrast in one resumable run.
 
 ``pretrain(source, out_dir, config)`` featurises and describes a SMILES corpus when it is given raw
-(reusing finished or half-finished outputs under ``OUT/data``), trains a tokenizer, then trains the
+(reusing finished or half-finished outputs under ``OUT/data``; several files are first joined into
+``OUT/data/corpus``), trains a tokenizer, then trains the
 encoders with the shared loop. OUT ends as a model directory ``lgmcl finetune --pretrained OUT``
 loads: ``model.safetensors`` + ``model_config.json``, ``tokenizer/``, the logs, and ``manifest.json``
 written last. Killing it loses at most ``checkpoint_every`` steps; running the same command again
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, entries_besides_locks,
                                      exclusive, sha256_file, to_jsonable)
+from lgmcl_dgl.data.corpus import CORPUS_FILE, join_sources
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -96,19 +99,26 @@ class PretrainConfig:
         return to_jsonable(keep)
 
 
-def pretrain(source: str | Path, out_dir: str | Path, config: PretrainConfig | None = None) -> Path:
-    """Pretrain on ``source`` (SMILES file, CSV, registry name or featurize directory); returns ``out_dir``."""
+def pretrain(source: str | Path | Sequence[str | Path], out_dir: str | Path, config: PretrainConfig | None = None) -> Path:
+    """Pretrain on ``source`` (SMILES file, CSV, registry name or featurize directory, or a list of
+    SMILES files / CSVs trained on as one corpus); returns ``out_dir``."""
     config = config or PretrainConfig()
     out = Path(out_dir)
+    sources = [source] if isinstance(source, (str, Path)) else list(source)
+    if not sources:
+        raise ValueError("no input: give at least one SMILES file, CSV, dataset name or featurize directory")
     dist = distributed.init_distributed(config.train.device)
     # rank 0 writes OUT; it fails at once on a held lock (waiting would leave the other ranks at a barrier)
     with exclusive(out / LOCK, wait=False) if dist.is_main else nullcontext():
-        return _pretrain(source, out, config, dist)
+        return _pretrain(sources, out, config, dist)
 
 
-def _pretrain(source: str | Path, out: Path, config: PretrainConfig, dist) -> Path:
+def _pretrain(sources: list[str | Path], out: Path, config: PretrainConfig, dist) -> Path:
+    source = sources[0] if len(sources) == 1 else out / DATA_DIR / "corpus" / CORPUS_FILE
     if dist.is_main:
         _claim(out, config)
+        if len(sources) > 1:
+            join_sources(sources, Path(source).parent, config.smiles_column)
         featurized, described = _prepare_inputs(source, out, config)
     distributed.barrier()
     if not dist.is_main:
@@ -136,7 +146,7 @@ def _pretrain(source: str | Path, out: Path, config: PretrainConfig, dist) -> Pa
     result = train(model, dataset, dataset.collate, ContrastiveStep(config), out, config.train,
                    extra_state={"pretrain": config.identity()})
     if dist.is_main:
-        _finish(out, model, source, config, result, len(molecules))
+        _finish(out, model, sources, config, result, len(molecules))
     distributed.barrier()
     return out
 
@@ -350,12 +360,12 @@ def _claim(out: Path, config: PretrainConfig) -> None:
     atomic_write_json(saved, now)
 
 
-def _finish(out: Path, model, source, config: PretrainConfig, result, n_molecules: int) -> None:
+def _finish(out: Path, model, sources: list[str | Path], config: PretrainConfig, result, n_molecules: int) -> None:
     from lgmcl_dgl.models.io import save_model
 
     save_model(out, model.cpu())
-    source_path = Path(source)
-    inputs = {"input": sha256_file(source_path)} if source_path.is_file() else {"input": str(source)}
+    names = ["input"] if len(sources) == 1 else [f"input{i}" for i in range(len(sources))]
+    inputs = {name: sha256_file(s) if Path(s).is_file() else str(s) for name, s in zip(names, sources)}
     Manifest(KIND, config.identity(), inputs,
              counts={"molecules": n_molecules, "steps": result.step, "molecules_seen": result.molecules_seen},
              extra={"stopped_because": result.stopped_because, "train_seconds": round(result.train_seconds, 1),

@@ -86,6 +86,22 @@ def test_pretrain_writes_a_loadable_model_and_logs(corpus, tmp_path):
     assert again.exit_code != 0 and "temperature" in again.output  # a different run needs its own directory
 
 
+def test_several_input_files_train_as_their_concatenation(corpus, tmp_path):
+    import pandas as pd
+
+    smiles = pd.read_csv(corpus)["smiles"]
+    first, second = tmp_path / "first.csv", tmp_path / "second.smi"
+    smiles[:16].to_frame().to_csv(first, index=False)
+    second.write_text("\n".join(smiles[16:]) + "\n")
+    joined, single = tmp_path / "joined", tmp_path / "single"
+    result = CliRunner().invoke(cli, [*args(first, joined, "--epochs", "1"), str(second)])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(cli, args(corpus, single, "--epochs", "1")).exit_code == 0
+    manifest = json.loads((joined / "manifest.json").read_text())
+    assert manifest["counts"]["molecules"] == 24 and set(manifest["inputs"]) == {"input0", "input1"}
+    assert losses(joined) == losses(single)
+
+
 def test_a_second_run_into_a_held_output_stops_at_once_and_touches_nothing(corpus, tmp_path):
     out = tmp_path / "run"
     with exclusive(out / LOCK):  # as if another pretrain were writing OUT

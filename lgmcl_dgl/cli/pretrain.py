@@ -39,7 +39,7 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 
 
 @click.command()
-@click.argument("source", metavar="INPUT")
+@click.argument("sources", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: checkpoints, logs, loss curve, and at the end the model and manifest.json.")
 @click.option("--preset", default="small", help="Model preset (small, paper).")
@@ -80,11 +80,13 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 @click.option("--resume/--restart", default=True,
               help="Continue the run in OUT from its latest checkpoint (default), or start it again.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def pretrain(source: str, out_dir: Path, preset: str, config_file: str | None, overrides: tuple[str, ...],
+def pretrain(sources: tuple[str, ...], out_dir: Path, preset: str, config_file: str | None, overrides: tuple[str, ...],
              objectives: str, weights: tuple[str, ...], temperature: float, smiles_views: int,
              featurized: str | None, descriptions: str | None, smiles_column: str | None, time_limit: str | None,
              clip_norm: float, resume: bool, quiet: bool, jobs: int, **train_options) -> None:
     """Pretrain LGM-CL's encoders on INPUT (SMILES file, CSV, dataset name or featurize dir) into OUT.
+
+    Several SMILES files or CSVs are joined into one corpus (OUT/data/corpus), one file at a time.
 
     Runs featurize and augment itself when INPUT is raw. Rerun the same command to continue a killed
     run; under torchrun (--nproc_per_node N, --nnodes M) the same command trains data-parallel.
@@ -102,7 +104,7 @@ def pretrain(source: str, out_dir: Path, preset: str, config_file: str | None, o
                      featurized=featurized, descriptions=descriptions, jobs=jobs, train=train)
     from lgmcl_dgl.train.distributed import is_main
 
-    out = run_api(run_pretrain, source, out_dir, config)
+    out = run_api(run_pretrain, list(sources), out_dir, config)
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
     if manifest and is_main():
         click.echo(f"{out}: {json.dumps(manifest['counts'])}, stopped because {manifest['extra']['stopped_because']}")
