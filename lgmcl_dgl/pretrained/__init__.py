@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).parent
-TOKENIZER_DIR = "tokenizer"
 #: The manifest key that lists the characters `add_smiles_alphabet` appended to a tokenizer, in id order.
 ALPHABET_APPENDED = "smiles_alphabet_appended"
 
@@ -38,6 +37,7 @@ def add_smiles_alphabet(name_or_dir: str | os.PathLike) -> str:
     from its checkpoints afterwards would not fit the new vocabulary."""
     from lgmcl_dgl.data.artifacts import Manifest, sha256_file
     from lgmcl_dgl.models.io import load_model, save_model
+    from lgmcl_dgl.pretrain import TOKENIZER_DIR
     from lgmcl_dgl.text.tokenizer import append_characters, load_tokenizer, missing_smiles_characters
 
     directory = resolve_pretrained(name_or_dir)

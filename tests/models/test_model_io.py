@@ -66,7 +66,7 @@ def text_outputs(model: LGMCL, ids: torch.Tensor, mask: torch.Tensor) -> list[to
 
 @pytest.mark.parametrize("relative_attention", [True, False])
 def test_adding_the_smiles_alphabet_keeps_token_ids_and_outputs(tmp_path, relative_attention):
-    """A model pretrained with a tokenizer that lacked `@`, `/`, `\`: after add_smiles_alphabet they are tokens
+    r"""A model pretrained with a tokenizer that lacked `@`, `/`, `\`: after add_smiles_alphabet they are tokens
     of their own whose outputs are, until fine-tuning, exactly those [UNK] gave."""
     torch.manual_seed(0)
     directory = tmp_path / "pretrained"
