@@ -76,3 +76,17 @@ class TextEncoder(nn.Module):
                 states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         tokens = self.out(states.float())
         return tokens, masked_mean(tokens, attention_mask.bool())
+
+    def grow_vocabulary(self, vocab_size: int, copied_row: int) -> None:
+        """Token rows up to `vocab_size` for a tokenizer given new tokens, each a copy of row `copied_row`
+        ([UNK]): a text whose new tokens were [UNK] before gets identical outputs until training tells them apart."""
+        old = self.backbone.get_input_embeddings()
+        if vocab_size < old.num_embeddings:
+            raise ValueError(f"the text encoder has {old.num_embeddings} token rows; cannot shrink to {vocab_size}")
+        grown = nn.Embedding(vocab_size, old.embedding_dim, padding_idx=old.padding_idx,
+                             device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            grown.weight[:old.num_embeddings] = old.weight
+            grown.weight[old.num_embeddings:] = old.weight[copied_row]
+        self.backbone.set_input_embeddings(grown)
+        self.backbone.config.vocab_size = vocab_size
