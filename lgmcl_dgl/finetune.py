@@ -26,7 +26,7 @@ import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                      entries_besides_locks, exclusive, sha256_file)
-from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
+from lgmcl_dgl.data.load import InputError, MoleculeTable, check_guessed_targets, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
@@ -232,6 +232,8 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
     atomic_write_text(run / "invalid.csv", invalid.to_csv(index=False))
     table = MoleculeTable(table_source, features.rows, features.smiles, features.labels, features.task_names,
                           int(features.manifest.counts["n_input"]), spec=spec)
+    if spec is None and features.manifest.config.get("target_columns") is None:
+        check_guessed_targets(table)
     task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
     check_labels(table.labels, table.task_names, task_type, table_source, table.rows)
     featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config, items) -> None:
            else "hidden by LGMCL_SHARED_DATA=''" if not given else f"LGMCL_SHARED_DATA={given!r} holds no moleculenet/")
     reason = f"needs the full upstream files of ../shared/data, which are not shipped with the tests: {why}"
     for item in items:
-        if "shared" in item.keywords:
+        if item.get_closest_marker("shared") is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
