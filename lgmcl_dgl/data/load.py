@@ -154,6 +154,8 @@ _MISSING = {"", "nan", "NaN", "NA", "N/A", "na", "null", "None"}
 
 # The last word of a column name that numbers rows or compounds ("num", "mol_id", "Compound ID", "CID", "index").
 ID_WORDS = frozenset({"id", "ids", "idx", "index", "num", "no", "nr", "number", "cid"})
+# Distinct integers in this many rows number them; in fewer they may well be labels (y = 0, 1, 2 in a 3-row file).
+ID_MIN_ROWS = 20
 
 
 def choose_target_columns(path: Path, frame: pd.DataFrame, smiles_column: str) -> list[str]:
@@ -161,7 +163,7 @@ def choose_target_columns(path: Path, frame: pd.DataFrame, smiles_column: str) -
 
     A column mostly of numbers is a label column, and a text cell in it stops the run (``_parse_labels``)
     rather than dropping the column; a column mostly of text (names) is not one; an ID-like column
-    (named like an ID, or distinct integers) never is, since a model would learn the row numbers.
+    (named like an ID, or distinct integers in many rows) never is, since a model would learn the row numbers.
     Training asks for more (``check_guessed_targets``).
     """
     chosen: list[str] = []
@@ -207,7 +209,7 @@ def _is_id_like(column: str, numbers: pd.Series) -> bool:
     if words and words[-1].lower() in ID_WORDS:
         return True
     integers = numbers.notna().all() and bool((numbers % 1 == 0).all())
-    return integers and len(numbers) > 2 and numbers.is_unique
+    return integers and len(numbers) >= ID_MIN_ROWS and numbers.is_unique
 
 
 def _names(columns: list[str], shown: int = 10) -> str:

@@ -133,7 +133,7 @@ def test_a_text_cell_in_the_label_column_is_an_error_not_a_dropped_column(molecu
     ("id,smiles,y", ["7,CCO,0.5", "3,CCN,1.5", "9,CCC,2.5"]),  # named like an ID
     ("Compound No.,smiles,y", ["1,CCO,0.5", "1,CCN,1.5", "2,CCC,2.5"]),
     ("molID,smiles,y", ["1,CCO,0.5", "1,CCN,1.5", "2,CCC,2.5"]),
-    ("batch,smiles,y", ["12,CCO,0.5", "40,CCN,1.5", "7,CCC,2.5"]),  # distinct integers
+    ("batch,smiles,y", [f"{7 * i + 3},{'C' * (i + 1)},{i % 3}.5" for i in range(20)]),  # distinct integers
 ])
 def test_an_id_like_column_is_never_a_task(tmp_path: Path, header: str, rows: list[str]):
     path = tmp_path / "data.csv"
