@@ -26,7 +26,8 @@ import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                      entries_besides_locks, exclusive, sha256_file)
-from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
+from lgmcl_dgl.data.duplicates import DUPLICATES_CSV, POLICIES, find_duplicates, merged_labels, write_duplicates_csv
+from lgmcl_dgl.data.load import InputError, MoleculeTable, check_guessed_targets, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
@@ -65,6 +66,7 @@ class FinetuneConfig:
     split: str = "random"
     split_file: str | None = None
     split_sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    duplicates: str = "keep"  # copies of a molecule: keep each (in one split part), or merge them into one
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
     patience: int | None = 10
@@ -84,6 +86,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"unknown split {self.split!r}; choose from {', '.join(SPLIT_KINDS)} or give --split-file")
+        if self.duplicates not in POLICIES:
+            raise ValueError(f"unknown duplicates policy {self.duplicates!r}; choose from {', '.join(POLICIES)}")
         self.split_sizes = tuple(float(s) for s in self.split_sizes)
         self.seeds = [int(s) for s in self.seeds]
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -105,6 +109,7 @@ class _Data:
     features: Any  # FeaturizedDataset
     featurizer: dict[str, Any]
     task_type: str
+    merged: np.ndarray  # positions of copies whose labels were merged into their first copy: in no split part
     descriptions: list[str] | None = None
     smiles_ids: list[list[int]] | None = None  # token ids per molecule when the text branch is on
     desc_ids: list[list[int]] | None = None
@@ -232,10 +237,19 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
     atomic_write_text(run / "invalid.csv", invalid.to_csv(index=False))
     table = MoleculeTable(table_source, features.rows, features.smiles, features.labels, features.task_names,
                           int(features.manifest.counts["n_input"]), spec=spec)
+    if spec is None and features.manifest.config.get("target_columns") is None:
+        check_guessed_targets(table)
     task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
     check_labels(table.labels, table.task_names, task_type, table_source, table.rows)
+    duplicates = find_duplicates(table)
+    write_duplicates_csv(run / DUPLICATES_CSV, table, duplicates)
+    if duplicates.groups:
+        log.info("%s: %s; see %s", table_source, duplicates.summary(config.duplicates), run / DUPLICATES_CSV)
+    if config.duplicates == "merge":
+        table.labels = merged_labels(table, duplicates, task_type)
+    merged = duplicates.copies if config.duplicates == "merge" else np.zeros(0, np.int64)
     featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}
-    return _Data(table_source, source_sha, table, features, featurizer, task_type)
+    return _Data(table_source, source_sha, table, features, featurizer, task_type, merged)
 
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
@@ -331,7 +345,7 @@ def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- one seed
 
 def _split(data: _Data, config: FinetuneConfig, seed: int) -> Split:
-    split = make_split(data.table, config.split, config.split_sizes, seed, config.split_file)
+    split = make_split(data.table, config.split, config.split_sizes, seed, config.split_file).without(data.merged)
     if not len(split.train):
         raise InputError(f"{data.source}: the split leaves no training molecules")
     return split

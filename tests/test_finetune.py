@@ -160,3 +160,59 @@ def test_concurrent_runs_share_the_cache_without_corrupting_it(moleculenet, tmp_
     rows = [json.loads(line)["row"] for line in next(records).read_text().splitlines()]
     n_invalid = len(pd.read_csv(tmp_path / "run0" / "invalid.csv"))
     assert len(rows) == len(set(rows)) == 1500 - n_invalid
+
+
+@pytest.fixture
+def bbbp_with_copies(moleculenet, tmp_path) -> Path:
+    """BBBP's first 60 rows (columns num,name,p_np,smiles) and six of them again, numbered on, with the other label."""
+    frame = pd.read_csv(moleculenet / "BBBP.csv", dtype=str, keep_default_na=False).head(60)
+    again = frame.iloc[10:16].copy()
+    again["num"] = [str(1000 + i) for i in range(len(again))]
+    again["p_np"] = [str(1 - int(v)) for v in again["p_np"]]
+    path = tmp_path / "bbbp_copies.csv"
+    pd.concat([frame, again]).to_csv(path, index=False)
+    return path
+
+
+def test_without_target_columns_trains_on_the_label_only_and_reports_copies(bbbp_with_copies, tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        run = finetune(bbbp_with_copies, tmp_path / "run", tiny_config(epochs=1))
+    assert json.loads((run / "metrics.json").read_text())["task_names"] == ["p_np"]  # not the row number 'num'
+    assert "label column(s) p_np" in caplog.text
+    assert "appear more than once" in caplog.text and "--duplicates keep" in caplog.text
+    reported = pd.read_csv(run / "duplicates.csv")
+    assert {10 + i for i in range(6)} | {60 + i for i in range(6)} <= set(reported["row"])
+    assert (reported[reported["row"] >= 60]["conflicting_tasks"] == "p_np").all()
+    split = json.loads((run / "seed_0" / "split.json").read_text())
+    part_of = {row: part for part, rows in split.items() for row in rows}
+    for _, copies in reported.groupby("molecule"):
+        assert len({part_of[row] for row in copies["row"]}) == 1
+    assert json.loads((run / "finetune_config.json").read_text())["duplicates"] == "keep"
+
+
+def test_merged_copies_are_trained_and_scored_once(bbbp_with_copies, tmp_path):
+    run = finetune(bbbp_with_copies, tmp_path / "run", tiny_config(target_columns=["p_np"], epochs=1,
+                                                                  duplicates="merge"))
+    reported = pd.read_csv(run / "duplicates.csv")
+    split = json.loads((run / "seed_0" / "split.json").read_text())
+    used = [row for rows in split.values() for row in rows]
+    first = reported.groupby("molecule")["row"].min()
+    assert set(first) <= set(used) and not (set(reported["row"]) - set(first)) & set(used)
+    predictions = pd.concat(pd.read_csv(run / "seed_0" / f"predictions_{part}.csv") for part in ("train", "val", "test"))
+    merged = predictions.set_index("row").loc[[10 + i for i in range(6)], "p_np"]
+    assert (merged == 1).all()  # one copy positive, one negative: a tie counts as positive
+    assert json.loads((run / "finetune_config.json").read_text())["duplicates"] == "merge"
+
+
+def test_cli_refuses_a_text_cell_in_the_guessed_label_column(moleculenet, tmp_path):
+    from click.testing import CliRunner
+
+    from lgmcl_dgl.cli.main import cli
+
+    frame = pd.read_csv(moleculenet / "BBBP.csv", dtype=str, keep_default_na=False).head(80)
+    frame.loc[30, "p_np"] = "active"
+    frame.to_csv(tmp_path / "wrong.csv", index=False)
+    result = CliRunner().invoke(cli, ["finetune", str(tmp_path / "wrong.csv"), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert "wrong.csv: row 30 (line 32), column 'p_np': label 'active' is not a number" in result.output
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -26,12 +26,12 @@ TINY_MODEL = ["embed_dim=16", "local.hidden=16", "global.d_model=16", "global.he
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory) -> Path:
+def corpus(sample_data, tmp_path_factory) -> Path:
     """24 MOSES molecules (the pretraining corpus' source), featurised and described once for the module."""
     import pandas as pd
 
     folder = tmp_path_factory.mktemp("corpus")
-    smiles = pd.read_csv(shared_data / "pretrain" / "moses_test.csv.gz", nrows=24)["SMILES"]
+    smiles = pd.read_csv(sample_data / "pretrain" / "moses_test.csv.gz", nrows=24)["SMILES"]
     pd.DataFrame({"smiles": smiles}).to_csv(folder / "zinc24.csv", index=False)
     return folder / "zinc24.csv"
 
@@ -182,7 +182,7 @@ def test_shipped_zinc_small_is_complete_and_fits_finetune():
 
 @pytest.mark.parametrize("objective, kept, dropped", [("graph", "local", "text"), ("text", "text", "local")])
 def test_one_objective_saves_only_what_it_trains_and_finetunes_with_every_branch(
-        corpus, tmp_path, shared_data, objective, kept, dropped):
+        corpus, tmp_path, moleculenet, objective, kept, dropped):
     """The objective ablation: encoders no objective trained are not saved; fine-tuning starts them fresh."""
     from safetensors.torch import load_file
 
@@ -199,7 +199,7 @@ def test_one_objective_saves_only_what_it_trains_and_finetunes_with_every_branch
     prefixes = {key.split(".")[0] for key in load_file(str(out / WEIGHTS_FILE))}
     assert ("text_encoder" in prefixes) == (objective == "text") and ("local" in prefixes) == (objective == "graph")
 
-    data = slice_csv(shared_data / "moleculenet" / "BBBP.csv", tmp_path / "bbbp.csv", 40)
+    data = slice_csv(moleculenet / "BBBP.csv", tmp_path / "bbbp.csv", 40)
     run = finetune(data, tmp_path / "run", tiny_config(pretrained=str(out), epochs=1, overrides={},
                                                        target_columns=["p_np"],
                                                        modalities=["local", "global", "text", "fingerprints"]))

@@ -63,6 +63,9 @@ def _seeds(ctx, param, value: str) -> list[int]:
               help='JSON {"train": rows, "val": rows, "test": rows} of 0-based data rows (replaces --split).')
 @click.option("--split-sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1),
               help="Train, validation and test fractions (the paper uses 0.6 0.2 0.2).")
+@click.option("--duplicates", type=click.Choice(["keep", "merge"]), default="keep", show_default=True,
+              help="Copies of a molecule (same canonical SMILES, listed in RUN/duplicates.csv): keep each, all in one "
+                   "split part, or merge them into one (label: mean, or the majority class with ties positive).")
 @click.option("--seeds", cls=ManyValues, default="0", callback=_seeds, help="One model per seed, e.g. --seeds 0 1 2.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Most epochs per seed [default: {DEFAULT_EPOCHS}; {QUICK_START_EPOCHS} for the quick start].")
@@ -84,8 +87,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
 def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
-             split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type, modalities,
-             description_backend, descriptions, device, jobs, resume, overwrite) -> None:
+             split_file, split_sizes, duplicates, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type,
+             modalities, description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
     Writes per seed the model, predictions on each split, training curves and plots, and
@@ -107,9 +110,9 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
     config = run_api(FinetuneConfig, preset=config_file or preset, pretrained=pretrained, modalities=_words(modalities),
                      freeze_encoders=freeze_encoders, task_type=task_type, smiles_column=smiles_column,
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
-                     split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
-                     batch_size=batch_size, lr=lr, description_backend=description_backend, descriptions=descriptions,
-                     device=device, jobs=jobs, resume=resume, overwrite=overwrite)
+                     split_sizes=tuple(split_sizes), duplicates=duplicates, seeds=seeds, epochs=epochs or DEFAULT_EPOCHS,
+                     patience=patience, batch_size=batch_size, lr=lr, description_backend=description_backend,
+                     descriptions=descriptions, device=device, jobs=jobs, resume=resume, overwrite=overwrite)
     try:
         run = run_api(run_finetune, input_, out, config)
     except FinetuneInterrupted as exc:

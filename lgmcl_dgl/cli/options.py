@@ -10,7 +10,8 @@ from lgmcl_dgl.data.load import InputError
 def input_options(func):
     """INPUT columns: which column holds SMILES and which hold targets."""
     func = click.option("--target-columns", default=None,
-                        help="Comma-separated label columns (default: the registry's, or every numeric column).")(func)
+                        help="Comma-separated label columns (default: the registry's, or the numeric columns "
+                             "that are not ID-like, printed).")(func)
     func = click.option("--smiles-column", default=None,
                         help="Column holding SMILES (default: the registry's, or a column named like 'smiles').")(func)
     return func

@@ -7,6 +7,7 @@ Rows are numbered from 0 over data rows (the header is not a row); the same numb
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from lgmcl_dgl.data import registry
+
+log = logging.getLogger(__name__)
 
 SMILES_FILE_SUFFIXES = (".smi", ".smiles", ".txt")
 
@@ -102,6 +105,8 @@ def _read_smiles_file(path: Path) -> list[str]:
 CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False, "compression": "infer"}
 # In the cache keys of featurize and augment: outputs made when blank lines were skipped numbered rows otherwise.
 ROWS = "every line after the header"
+# In featurize's cache key when no target columns are named: outputs of the older guess took every numeric column.
+LABEL_COLUMNS = "mostly numeric columns that are not ID-like; a text cell in one is an error"
 
 
 def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str | None,
@@ -119,7 +124,7 @@ def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str 
     if target_columns is None and spec is not None:
         target_columns = list(spec.task_columns) if spec.task_columns else [c for c in frame.columns if c != smiles_column]
     if target_columns is None:
-        target_columns = [c for c in frame.columns if c != smiles_column and _is_numeric_column(frame[c])]
+        target_columns = choose_target_columns(path, frame, smiles_column)
     missing = [c for c in target_columns if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: no column(s) {missing}; columns are {list(frame.columns)}")
@@ -147,9 +152,69 @@ def _guess_smiles_column(path: Path, frame: pd.DataFrame) -> str:
 _MISSING = {"", "nan", "NaN", "NA", "N/A", "na", "null", "None"}
 
 
-def _is_numeric_column(values: pd.Series) -> bool:
-    present = values[~values.str.strip().isin(_MISSING)]
-    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+# The last word of a column name that numbers rows or compounds ("num", "mol_id", "Compound ID", "CID", "index").
+ID_WORDS = frozenset({"id", "ids", "idx", "index", "num", "no", "nr", "number", "cid"})
+# Distinct integers in this many rows number them; in fewer they may well be labels (y = 0, 1, 2 in a 3-row file).
+ID_MIN_ROWS = 20
+
+
+def choose_target_columns(path: Path, frame: pd.DataFrame, smiles_column: str) -> list[str]:
+    """The label columns of a CSV whose target columns were not named, logged so that a wrong guess is seen.
+
+    A column mostly of numbers is a label column, and a text cell in it stops the run (``_parse_labels``)
+    rather than dropping the column; a column mostly of text (names) is not one; an ID-like column
+    (named like an ID, or distinct integers in many rows) never is, since a model would learn the row numbers.
+    Training asks for more (``check_guessed_targets``).
+    """
+    chosen: list[str] = []
+    left_out: dict[str, list[str]] = {"ID-like": [], "text": [], "empty": []}
+    for column in frame.columns:
+        if column == smiles_column:
+            continue
+        values = frame[column].str.strip()
+        present = values[~values.isin(_MISSING)]
+        numbers = pd.to_numeric(present, errors="coerce")
+        if not len(present):
+            left_out["empty"].append(column)
+        elif numbers.notna().sum() * 2 <= len(present):
+            left_out["text"].append(column)
+        elif _is_id_like(column, numbers):
+            left_out["ID-like"].append(column)
+        else:
+            chosen.append(column)
+    skipped = "; ".join(f"{kind} {_names(columns)}" for kind, columns in left_out.items() if columns)
+    if not chosen:
+        if skipped:
+            log.info("%s: no label column (left out: %s)", path, skipped)
+        return chosen
+    log.info("%s: label column(s) %s, chosen as --target-columns was not given%s", path, _names(chosen),
+             f" (left out: {skipped})" if skipped else "")
+    return chosen
+
+
+def check_guessed_targets(table: MoleculeTable) -> None:
+    """Guessed label columns to train on: one, or several 0/1 ones (multi-task classification, as Tox21).
+
+    Several others (ESOL's descriptors beside its measured solubility) would each become a task;
+    the user must name the real ones.
+    """
+    if len(table.task_names) <= 1 or np.isin(table.labels[table.mask], (0.0, 1.0)).all():
+        return
+    raise InputError(f"{table.source}: cannot tell which of the numeric columns {_names(table.task_names)} are "
+                     "labels (they are not all 0/1 tasks); name them with --target-columns")
+
+
+def _is_id_like(column: str, numbers: pd.Series) -> bool:
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", column)
+    if words and words[-1].lower() in ID_WORDS:
+        return True
+    integers = numbers.notna().all() and bool((numbers % 1 == 0).all())
+    return integers and len(numbers) >= ID_MIN_ROWS and numbers.is_unique
+
+
+def _names(columns: list[str], shown: int = 10) -> str:
+    listed = ", ".join(columns[:shown])
+    return listed if len(columns) <= shown else f"{listed}, ... ({len(columns)} in all)"
 
 
 def _parse_labels(path: Path, values: pd.Series, column: str) -> np.ndarray:

@@ -19,11 +19,15 @@ def cache_dir() -> Path:
 def shared_data_dir() -> Path | None:
     """The project's ``../shared/data`` (real MoleculeNet and MOSES files) used by tests and benchmarks.
 
-    ``$LGMCL_SHARED_DATA`` wins; otherwise the first ``shared/data`` found beside the working
-    directory or the source tree, walking upwards. None when there is none (an installed wheel).
+    ``$LGMCL_SHARED_DATA``, when set, wins: a folder holding ``moleculenet/``, else None, so that
+    ``LGMCL_SHARED_DATA=""`` hides ../shared (a clone with nothing beside it, as ``.ci/run`` tests).
+    Otherwise the first ``shared/data`` found beside the working directory or the source tree,
+    walking upwards. None when there is none (an installed wheel).
     """
-    if os.environ.get("LGMCL_SHARED_DATA"):
-        return Path(os.environ["LGMCL_SHARED_DATA"]).expanduser()
+    if "LGMCL_SHARED_DATA" in os.environ:
+        given = os.environ["LGMCL_SHARED_DATA"]
+        path = Path(given).expanduser()
+        return path if given and (path / "moleculenet").is_dir() else None
     for start in (Path.cwd(), Path(__file__).resolve()):
         for parent in [start, *start.parents]:
             candidate = parent / "shared" / "data"

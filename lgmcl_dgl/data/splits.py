@@ -1,12 +1,15 @@
 """Train/validation/test splits as data-row indices: random, Bemis-Murcko scaffold, or a saved file.
 
 A split is stored as ``{"train": [...], "val": [...], "test": [...]}`` of 0-based data-row indices
-into the input file, the format every run writes and ``--split-file`` reads back.
+into the input file, the format every run writes and ``--split-file`` reads back. Every split made
+here keeps all copies of a molecule (same canonical SMILES) in one part; a split file is used as
+given, with a warning when it separates copies.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from lgmcl_dgl.data.artifacts import atomic_write_json
+from lgmcl_dgl.data.duplicates import molecule_groups
 from lgmcl_dgl.data.load import InputError, MoleculeTable
+
+log = logging.getLogger(__name__)
 
 SPLIT_KINDS = ("random", "scaffold", "scaffold_balanced")
 PARTS = ("train", "val", "test")
@@ -38,6 +44,10 @@ class Split:
     def save(self, path: str | Path, table: MoleculeTable) -> Path:
         return atomic_write_json(path, self.to_rows(table))
 
+    def without(self, positions: np.ndarray) -> "Split":
+        """The same split less some molecules (copies merged into their first copy)."""
+        return Split(*(np.setdiff1d(part, positions) for part in (self.train, self.val, self.test)))
+
 
 def _check_sizes(sizes: tuple[float, float, float]) -> tuple[float, float, float]:
     if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6:
@@ -45,18 +55,26 @@ def _check_sizes(sizes: tuple[float, float, float]) -> tuple[float, float, float
     return tuple(float(s) for s in sizes)
 
 
-def random_split(n: int, sizes=(0.8, 0.1, 0.1), seed: int = 0) -> Split:
+def random_split(groups: list[np.ndarray], sizes=(0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """Whole groups (the copies of one molecule) are drawn, so the fractions are of distinct molecules.
+
+    With one position per group in position order (no duplicates) this is the plain split of positions.
+    """
     train_f, val_f, test_f = _check_sizes(sizes)
-    positions = np.arange(n)
+    indices = np.arange(len(groups))
     if test_f > 0:
-        rest, test = train_test_split(positions, test_size=test_f, random_state=seed)
+        rest, test = train_test_split(indices, test_size=test_f, random_state=seed)
     else:
-        rest, test = positions, positions[:0]
+        rest, test = indices, indices[:0]
     if val_f > 0:
         train, val = train_test_split(rest, test_size=val_f / (train_f + val_f), random_state=seed)
     else:
         train, val = rest, rest[:0]
-    return Split(np.sort(train), np.sort(val), np.sort(test))
+    return Split(*(_positions(groups, part) for part in (train, val, test)))
+
+
+def _positions(groups: list[np.ndarray], chosen: np.ndarray) -> np.ndarray:
+    return np.sort(np.concatenate([groups[i] for i in chosen])) if len(chosen) else np.zeros(0, np.int64)
 
 
 def murcko_scaffold(smiles: str) -> str:
@@ -131,7 +149,18 @@ def load_split_file(path: str | Path, table: MoleculeTable) -> Split:
                 raise InputError(f"{path}: {name!r} names row {row}, which {table.source} does not have")
             positions.append(position_of[row])
         parts[name] = np.sort(np.asarray(positions, dtype=np.int64))
-    return Split(parts["train"], parts["val"], parts["test"])
+    split = Split(parts["train"], parts["val"], parts["test"])
+    _warn_if_copies_separated(path, table, split)
+    return split
+
+
+def _warn_if_copies_separated(path: Path, table: MoleculeTable, split: Split) -> None:
+    part_of = {int(p): name for name, positions in split.parts().items() for p in positions}
+    separated = [g for g in molecule_groups(table.smiles) if len({part_of.get(int(p)) for p in g} - {None}) > 1]
+    if separated:
+        example = ", ".join(f"row {int(table.rows[p])} in {part_of[int(p)]}" for p in separated[0] if int(p) in part_of)
+        log.warning("%s: puts copies of %d molecule(s) in different parts (e.g. %s); used as given", path,
+                    len(separated), example)
 
 
 def make_split(table: MoleculeTable, kind: str = "random", sizes=(0.8, 0.1, 0.1), seed: int = 0,
@@ -139,7 +168,7 @@ def make_split(table: MoleculeTable, kind: str = "random", sizes=(0.8, 0.1, 0.1)
     if split_file is not None:
         return load_split_file(split_file, table)
     if kind == "random":
-        return random_split(len(table), sizes, seed)
+        return random_split(molecule_groups(table.smiles), sizes, seed)
     if kind in ("scaffold", "scaffold_balanced"):
         return scaffold_split(table.smiles, sizes, seed, balanced=kind == "scaffold_balanced")
     raise ValueError(f"unknown split {kind!r}; choose from {', '.join(SPLIT_KINDS)} or give a split file")

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
                                      exclusive, sha256_file)
-from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
+from lgmcl_dgl.data.load import LABEL_COLUMNS, ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
@@ -66,9 +66,12 @@ class FeaturizeConfig:
 
     def settings(self) -> dict:
         """What the output depends on (the cache key, with the input's sha256)."""
-        return {"smiles_column": self.smiles_column, "target_columns": self.target_columns,
-                "atom_featurizer": self.atom_featurizer, "fingerprints": list(self.fingerprints),
-                "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size, "rows": ROWS}
+        settings = {"smiles_column": self.smiles_column, "target_columns": self.target_columns,
+                    "atom_featurizer": self.atom_featurizer, "fingerprints": list(self.fingerprints),
+                    "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size, "rows": ROWS}
+        if self.target_columns is None:  # the label columns are guessed: an older guess's output is not reused
+            settings["label_columns"] = LABEL_COLUMNS
+        return settings
 
 
 # ---------------------------------------------------------------- one molecule / a list in memory

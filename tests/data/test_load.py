@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from lgmcl_dgl.data.load import (InputError, load_molecules, parse_smiles, read_table, smiles_problem,
-                                 write_invalid_csv)
+from lgmcl_dgl.data.load import (InputError, check_guessed_targets, load_molecules, parse_smiles, read_table,
+                                 smiles_problem, write_invalid_csv)
 
 
 def test_bbbp_reports_every_unparseable_row(moleculenet: Path, tmp_path: Path):
@@ -28,8 +28,8 @@ def test_bbbp_reports_every_unparseable_row(moleculenet: Path, tmp_path: Path):
 
 def test_missing_labels_stay_missing(moleculenet: Path):
     table = load_molecules(moleculenet / "tox21.csv.gz")  # gzip, LF, sparse labels
-    assert table.labels.shape == (7823, 12)
     raw = pd.read_csv(moleculenet / "tox21.csv.gz")
+    assert table.labels.shape == (len(raw) - len(table.invalid), 12) and table.n_input == len(raw)
     assert int(table.mask.sum()) == int(raw[table.task_names].notna().to_numpy()[table.rows].sum())
     assert np.isnan(table.labels).any() and set(np.unique(table.labels[table.mask])) == {0.0, 1.0}
     assert "mol_id" not in table.task_names  # text column is not a target
@@ -37,7 +37,10 @@ def test_missing_labels_stay_missing(moleculenet: Path):
 
 def test_crlf_and_registry_columns(moleculenet: Path):
     table = load_molecules(moleculenet / "bace.csv", target_columns=["Class"])  # CRLF, SMILES column "mol"
-    assert table.task_names == ["Class"] and len(table) == 1513 and table.smiles[0].startswith("O1CC[C@@H]")
+    assert b"\r\n" in (moleculenet / "bace.csv").read_bytes()
+    raw = pd.read_csv(moleculenet / "bace.csv")
+    assert table.task_names == ["Class"] and table.smiles == raw["mol"].tolist()
+    assert table.labels[:, 0].tolist() == raw["Class"].tolist()
     esol = load_molecules(moleculenet / "delaney-processed.csv", target_columns=["measured log solubility in mols per litre"])
     assert esol.labels[0, 0] == pytest.approx(-0.77)
 
@@ -100,3 +103,49 @@ def test_parse_smiles_gives_the_default_parse_or_smiles_problems_reason():
     assert reason is None and Chem.MolToSmiles(mol) == Chem.MolToSmiles(Chem.MolFromSmiles("[H]OC([H])=O"))
     for smiles in ("C1CC(", "", "C(C)(C)(C)(C)C", "not_a_smiles"):
         assert parse_smiles(smiles) == (None, smiles_problem(smiles)[1])
+
+
+def _bbbp_with(tmp_path: Path, moleculenet: Path, row: int, p_np: str) -> Path:
+    """The whole real BBBP file (columns num,name,p_np,smiles) with one p_np cell replaced."""
+    frame = pd.read_csv(moleculenet / "BBBP.csv", dtype=str, keep_default_na=False)
+    frame.loc[row, "p_np"] = p_np
+    path = tmp_path / "bbbp.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_without_target_columns_only_the_label_column_is_chosen_and_said(moleculenet: Path, caplog):
+    with caplog.at_level("INFO", logger="lgmcl_dgl.data.load"):
+        table = read_table(moleculenet / "BBBP.csv")
+    assert table.task_names == ["p_np"]  # not the row number 'num', not the text 'name'
+    assert "label column(s) p_np" in caplog.text and "ID-like num" in caplog.text and "text name" in caplog.text
+    tox21 = read_table(moleculenet / "tox21.csv.gz")  # twelve 0/1 tasks: multi-task classification
+    assert len(tox21.task_names) == 12 and "mol_id" not in tox21.task_names
+
+
+def test_a_text_cell_in_the_label_column_is_an_error_not_a_dropped_column(moleculenet: Path, tmp_path: Path):
+    wrong = _bbbp_with(tmp_path, moleculenet, 1234, "active")
+    with pytest.raises(InputError, match=r"bbbp.csv: row 1234 \(line 1236\), column 'p_np'.*'active'"):
+        read_table(wrong)
+
+
+@pytest.mark.parametrize("header, rows", [
+    ("id,smiles,y", ["7,CCO,0.5", "3,CCN,1.5", "9,CCC,2.5"]),  # named like an ID
+    ("Compound No.,smiles,y", ["1,CCO,0.5", "1,CCN,1.5", "2,CCC,2.5"]),
+    ("molID,smiles,y", ["1,CCO,0.5", "1,CCN,1.5", "2,CCC,2.5"]),
+    ("batch,smiles,y", [f"{7 * i + 3},{'C' * (i + 1)},{i % 3}.5" for i in range(20)]),  # distinct integers
+])
+def test_an_id_like_column_is_never_a_task(tmp_path: Path, header: str, rows: list[str]):
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    assert read_table(path).task_names == ["y"]
+
+
+def test_several_guessed_columns_to_train_on_must_all_be_classes(moleculenet: Path):
+    esol = read_table(moleculenet / "delaney-processed.csv")  # its descriptors beside the measured solubility
+    assert "Compound ID" not in esol.task_names and len(esol.task_names) == 8
+    with pytest.raises(InputError, match="delaney-processed.csv: cannot tell which of the numeric columns.*"
+                                         "--target-columns"):
+        check_guessed_targets(esol)
+    for multi_task in ("tox21.csv.gz", "BBBP.csv"):
+        check_guessed_targets(read_table(moleculenet / multi_task))

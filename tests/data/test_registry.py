@@ -1,4 +1,7 @@
-"""The real download path against a server started here on 127.0.0.1, serving ../shared/data."""
+"""The real download path against a server started here on 127.0.0.1, serving real MoleculeNet files.
+
+The shipped ones (BBBP, ClinTox whole; the rest sliced) always; every upstream file of ../shared/data
+where it exists (marked ``shared``)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import hashlib
 import http.server
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,18 +22,26 @@ from lgmcl_dgl.data import registry
 from lgmcl_dgl.data.load import resolve_source
 
 
-@pytest.fixture()
-def served(tmp_path: Path, moleculenet: Path):
-    """An HTTP server whose root is a copy of the shared MoleculeNet files (so tests may tamper with it)."""
-    root = tmp_path / "www"
-    shutil.copytree(moleculenet, root)
+@contextmanager
+def _serving(root: Path) -> Iterator[str]:
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def served(tmp_path: Path, moleculenet: Path):
+    """An HTTP server whose root is a copy of the tests' MoleculeNet files (so tests may tamper with it)."""
+    root = tmp_path / "www"
+    shutil.copytree(moleculenet, root)
+    with _serving(root) as url:
+        yield root, url
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -52,12 +65,22 @@ def test_default_url_is_deepchem(monkeypatch):
         "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/BBBP.csv"
 
 
-@pytest.mark.parametrize("name", ["bbbp", "clintox", "tox21"])
+@pytest.mark.parametrize("name", ["bbbp", "clintox"])  # the files the tests ship whole
 def test_fetch_reproduces_upstream_bytes_and_caches(served, moleculenet, tmp_path, name):
     _, url = served
-    cache = tmp_path / "cache"
+    _fetch_checked_and_cached(name, moleculenet, url, tmp_path / "cache")
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["bace", "tox21", "esol", "lipophilicity"])  # the other S3-md5-verified files
+def test_fetch_reproduces_every_shared_upstream_file(shared_data, tmp_path, name):
+    with _serving(shared_data / "moleculenet") as url:
+        _fetch_checked_and_cached(name, shared_data / "moleculenet", url, tmp_path / "cache")
+
+
+def _fetch_checked_and_cached(name: str, served_root: Path, url: str, cache: Path) -> None:
     path = registry.fetch(name, cache=cache, url=url)
-    source = moleculenet / registry.get_spec(name).filename
+    source = served_root / registry.get_spec(name).filename
     assert path.read_bytes() == source.read_bytes()
     assert hashlib.md5(path.read_bytes()).hexdigest() == registry.get_spec(name).md5
     _QuietHandler.requests.clear()
@@ -84,9 +107,9 @@ def test_missing_file_is_a_clear_error(served, tmp_path):
 def test_cli_fetch_uses_environment_mirror(served, monkeypatch, tmp_path, moleculenet):
     _, url = served
     monkeypatch.setenv("LGMCL_DATA_URL", url)
-    result = CliRunner().invoke(cli, ["datasets", "--fetch", "lipophilicity"])
+    result = CliRunner().invoke(cli, ["datasets", "--fetch", "clintox"])
     assert result.exit_code == 0, result.output
-    assert Path(result.output.strip()).read_bytes() == (moleculenet / "Lipophilicity.csv").read_bytes()
+    assert Path(result.output.strip()).read_bytes() == (moleculenet / "clintox.csv.gz").read_bytes()
 
 
 def test_cli_datasets_lists_all_names():

@@ -75,10 +75,10 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {key: value for key, value in counts.items() if value}
 
 
-def test_pubchem_bit_for_bit_with_scikit_fingerprints_on_1000_real_molecules(shared_data):
-    with gzip.open(shared_data / "pretrain" / "moses_test_scaffolds.csv.gz", "rt") as handle:
+def test_pubchem_bit_for_bit_with_scikit_fingerprints_on_1000_real_molecules(sample_data):
+    with gzip.open(sample_data / "pretrain" / "moses_test_scaffolds.csv.gz", "rt") as handle:
         smiles = [line.strip() for line in itertools.islice(handle, 1, 801)]
-    bbbp = (shared_data / "moleculenet" / "BBBP.csv").read_text().splitlines()[1:400]
+    bbbp = (sample_data / "moleculenet" / "BBBP.csv").read_text().splitlines()[1:400]
     smiles += [line.rsplit(",", 1)[-1] for line in bbbp]
     mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None][:1000]
     assert len(mols) == 1000
