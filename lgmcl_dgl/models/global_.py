@@ -115,14 +115,14 @@ class GlobalEncoder(nn.Module):
 
         The bias is built in one (H, B, N, N) buffer, in place: the distance lookup fills it, the bond
         bias is added on bonded pairs only and the padding mask last, so the only other (B, N, N)
-        tensor is the int32 distance index (each (molecule, head) block is contiguous for the layers'
+        tensor is the int64 distance index (each (molecule, head) block is contiguous for the layers'
         score additions)."""
         batch, n = layout.mask.shape
         heads = self.config.heads
         index = layout.edges(graph)
         bias = None
         if self.distance_bias is not None:
-            distance = padded_hop_distances(graph, layout).clamp_(max=self.config.max_distance + 1).int()
+            distance = padded_hop_distances(graph, layout).clamp_(max=self.config.max_distance + 1).long()
             # index_select along the weight's distance axis: on CPU its backward (index_add) sums in the order
             # embedding's does, and the result is already head-major
             bias = self.distance_bias.weight.t().index_select(1, distance.view(-1)).view(heads, batch, n, n)
