@@ -1,10 +1,12 @@
 """Model parts: parameter counts of the presets, CPU forward+backward time per batch of 64 BBBP
 molecules for each part, and the global encoder's dense padded attention against a DGL sparse
 version and dgl.nn.GraphormerLayer, and the global encoder's structure biases (and whole steps) now
-against before their shortest paths and distance lookup were reworked.
+against the matmul search of shortest paths at every step, and the global encoder's time and peak
+memory by molecule size (BBBP, ToxCast's largest, one 492-atom peptide) before and now.
 
     python benchmarks/models.py                    # small preset timings, both presets' counts
     python benchmarks/models.py --presets small paper --batches 2
+    python benchmarks/models.py --out /tmp/models   # results elsewhere than benchmarks/results/models
 
 Graphs and fingerprints come from lgmcl_dgl.featurize (AttentiveFP features), as in fine-tuning.
 Texts: BBBP SMILES and stand-in descriptions of about 1,100 characters (the paper's length, built
@@ -14,12 +16,14 @@ from RDKit descriptors), tokenized by a tokenizer trained here. Writes models.js
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import resource
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dgl
@@ -31,7 +35,9 @@ from torch import nn
 
 from lgmcl_dgl.data.artifacts import atomic_write_json, atomic_write_text
 from lgmcl_dgl.data.load import load_molecules
+from lgmcl_dgl.data.locations import shared_data_dir
 from lgmcl_dgl.featurize.dataset import collate
+from lgmcl_dgl.featurize.distances import hop_distances
 from lgmcl_dgl.featurize.graphs import feature_dims
 from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize_smiles
 from lgmcl_dgl.models.config import load_preset
@@ -44,6 +50,7 @@ from lgmcl_dgl.text.tokenizer import train_tokenizer
 from lgmcl_dgl.train.losses import masked_bce, nt_xent
 
 BATCH = 64
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 def stand_in_description(smiles: str) -> str:
@@ -144,50 +151,52 @@ def attention_layouts(model: LGMCL, graphs: list[dgl.DGLGraph], batches: int, re
     }
 
 
-def earlier_shortest_path_distances(adjacency: torch.Tensor, max_distance: int) -> torch.Tensor:
-    """The baseline's shortest paths: each hop's new pairs marked by boolean masks over (B, N, N)."""
-    n = adjacency.shape[-1]
-    reached = torch.eye(n, dtype=torch.bool, device=adjacency.device).expand_as(adjacency).clone()
-    distance = torch.full(adjacency.shape, max_distance + 1, dtype=torch.long, device=adjacency.device)
-    distance[reached] = 0
-    step = adjacency.float()
-    frontier = reached.float()
+def matmul_shortest_path_distances(edges: tuple[torch.Tensor, ...], batch: int, n: int, max_distance: int) -> torch.Tensor:
+    """The baseline's shortest paths, searched at every step: one batched (B, N, N) matmul per hop."""
+    molecule, source, target = edges
+    eye = torch.eye(n, device=molecule.device)
+    step = eye.repeat(batch, 1, 1)
+    step[molecule, source, target] = 1.0  # one hop, or staying put
+    reached = eye.expand(batch, n, n)  # within 0 hops
+    within = reached.clone()  # per pair, for how many k so far it was within k hops
     for hops in range(1, max_distance + 1):
-        frontier = (frontier @ step) > 0
-        new = frontier & ~reached
-        if not new.any():
+        grown = torch.bmm(reached, step).clamp_(max=1.0).float()
+        if torch.equal(grown, reached):
+            within.add_(grown, alpha=max_distance + 1 - hops)
             break
-        distance[new] = hops
-        reached |= new
-        frontier = frontier.float()
-    return distance
+        within.add_(grown)
+        reached = grown
+    return (max_distance + 1 - within).long()
 
 
-def earlier_structure(self: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The baseline: ``GlobalEncoder.structure`` before its shortest paths and distance lookup were reworked."""
+def matmul_structure(self: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The baseline: ``GlobalEncoder.structure`` before hop distances were stored with the graphs (it
+    searched them by matmuls at every step and built (B, N, N, H) lookups and bond biases, then permuted)."""
     batch, n = layout.mask.shape
     index = layout.edges(graph)
-    adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
-    adjacency[index] = 1.0
     bias = None
     if self.distance_bias is not None:
         with torch.no_grad():
-            distance = earlier_shortest_path_distances(adjacency > 0, self.config.max_distance)
-        bias = self.distance_bias(distance)
+            distance = matmul_shortest_path_distances(index, batch, n, self.config.max_distance)
+        bias = self.distance_bias.weight.index_select(0, distance.view(-1)).view(*distance.shape, -1)
     if self.bond_bias is not None:
-        bonds = adjacency.new_zeros(batch, n, n, self.config.heads)
+        bonds = layout.mask.new_zeros(batch, n, n, self.config.heads, dtype=torch.float32)
         bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
         bias = bonds if bias is None else bias + bonds
     padding = key_padding_bias(layout.mask)
     bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
-    normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0) if self.config.lambda_adj else None
+    normalised = None
+    if self.config.lambda_adj:
+        adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
+        adjacency[index] = 1.0
+        normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0)
     return bias, normalised
 
 
 @contextmanager
-def earlier_structure_biases():
+def matmul_structure_biases():
     current = GlobalEncoder.structure
-    GlobalEncoder.structure = earlier_structure
+    GlobalEncoder.structure = matmul_structure
     try:
         yield
     finally:
@@ -195,8 +204,8 @@ def earlier_structure_biases():
 
 
 def structure_before_after(model: LGMCL, data: list[tuple], batches: int, repeats: int) -> dict[str, dict]:
-    """Structure biases and a fine-tuning step with the earlier ``structure`` (before) and now: the
-    same biases and gradients (checked), less time."""
+    """Structure biases and a fine-tuning step with the matmul search at every step (before) and the
+    stored distances (now): the same biases and gradients (checked), less time."""
     model.train()
     encoder = model.global_
 
@@ -213,7 +222,7 @@ def structure_before_after(model: LGMCL, data: list[tuple], batches: int, repeat
     for i in range(batches):
         graph = data[i][0]
         layout = AtomLayout.of(graph)
-        with earlier_structure_biases():
+        with matmul_structure_biases():
             before, _ = encoder.structure(graph, layout)
             before_grads = torch.autograd.grad(before.masked_fill(torch.isinf(before), 0).sum(), parameters, allow_unused=True)
         now, _ = encoder.structure(graph, layout)
@@ -221,10 +230,77 @@ def structure_before_after(model: LGMCL, data: list[tuple], batches: int, repeat
         assert torch.equal(before, now) and all((a is None and b is None) or torch.equal(a, b) for a, b in zip(before_grads, now_grads))
     result = {}
     for name, step in (("structure biases", structure_step), ("finetune_step", finetune_step)):
-        with earlier_structure_biases():
+        with matmul_structure_biases():
             before = timed(step, batches, repeats)
         now = timed(step, batches, repeats)
         result[name] = {"before": before, "now": now, "cpu_speedup": round(before["cpu_ms"] / now["cpu_ms"], 2)}
+    return result
+
+
+def peptide_smiles() -> str:
+    """A 492-heavy-atom peptide (94 Gly, 10 Phe, 1 Ala), the size of the largest molecule of issue #23's
+    set (the MoleculeNet sets here stop at 136 atoms)."""
+    residues = ["N[C@@H](Cc1ccccc1)C(=O)" if i % 10 == 5 else "N[C@@H](C)C(=O)" if i == 100 else "NCC(=O)" for i in range(105)]
+    return "".join(residues) + "O"
+
+
+def size_cases(bbbp_records: list) -> dict[str, list]:
+    """The global encoder's test cases by molecule size: featurize records of each."""
+    toxcast = load_molecules(shared_data_dir() / "moleculenet" / "toxcast_data.csv.gz", smiles_column="smiles")
+    sizes = [Chem.MolFromSmiles(s).GetNumAtoms() for s in toxcast.smiles]
+    largest = [toxcast.smiles[i] for i in sorted(range(len(sizes)), key=lambda i: -sizes[i])[:BATCH]]
+    config = FeaturizeConfig(fingerprints=("maccs",), progress=False)
+    peptide = featurize_smiles([peptide_smiles()], config)
+    return {"BBBP, first 64": bbbp_records[:BATCH], "ToxCast, 64 largest": featurize_smiles(largest, config),
+            "one 492-atom peptide": peptide, "63 BBBP + the peptide (a random batch)": bbbp_records[:BATCH - 1] + peptide}
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
+
+
+def peak_mib(run: Callable[[], object]) -> float:
+    """Resident memory one call adds at its peak, MiB: the kernel's high-water mark, reset just before
+    (Linux); ``main`` has malloc map large blocks, so freed tensors leave RSS and every call starts level."""
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    floor = _status_kib("VmRSS")
+    run()
+    return round((_status_kib("VmHWM") - floor) / 1024, 1)
+
+
+def global_encoder_by_size(model: LGMCL, cases: dict[str, list], repeats: int) -> dict[str, dict]:
+    """Forward + backward of the global encoder (training mode) on each case, with the matmul search at
+    every step (before) and the stored distances (now): CPU ms, peak memory, and the peak of a forward
+    without gradients (predict); and the one-off cost of the distances (featurize, or collate for
+    shards written without them)."""
+    encoder = model.global_.train()
+    result = {}
+    for name, records in cases.items():
+        graph = collate(records).graph
+        counts = graph.batch_num_nodes()
+        start = time.process_time()
+        for record in records:
+            hop_distances(len(record.node_feats), record.bonds)
+        entry = {"molecules": len(records), "largest_atoms": int(counts.max()),
+                 "padding_efficiency": round(int(counts.sum()) / (len(records) * int(counts.max())), 3),
+                 "distances_once_cpu_ms": round(1000 * (time.process_time() - start), 1)}
+
+        def step(_):
+            return encoder(graph)[1].sum()
+
+        def inference():
+            with torch.no_grad():
+                encoder.eval()(graph)
+            encoder.train()
+
+        for label, context in (("before", matmul_structure_biases), ("now", nullcontext)):
+            with context():
+                entry[label] = {**timed(step, 1, repeats), "peak_mib": peak_mib(lambda: step(0).backward()),
+                                "inference_peak_mib": peak_mib(inference)}
+        entry["cpu_speedup"] = round(entry["before"]["cpu_ms"] / entry["now"]["cpu_ms"], 2)
+        result[name] = entry
     return result
 
 
@@ -272,6 +348,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="1 gives the steadiest CPU times on a shared machine")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/models"))
     args = parser.parse_args()
+    ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 16)  # see peak_mib
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -306,12 +383,14 @@ def main() -> None:
             entry["ms_per_batch"][f"finetune_step_fusion_{other}"] = timed(lambda i: variant(*data[i][:6]).sum(), args.batches, args.repeats)
             entry["global_attention_layer_ms"] = attention_layouts(model, [d[0] for d in data], args.batches, args.repeats)
             entry["structure_before_after_ms"] = structure_before_after(model, data, args.batches, args.repeats)
+            entry["global_encoder_by_size"] = global_encoder_by_size(model, size_cases(records), args.repeats)
             entry["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             batches_per_epoch = -(-len(table) // BATCH)
             entry["finetune_epoch_estimate_s"] = {k.replace("_ms", "_s"): round(v * batches_per_epoch / 1000, 1) for k, v in entry["ms_per_batch"]["finetune_step"].items()}
             print(f"{name}: ms per batch of {BATCH}: {entry['ms_per_batch']}")
             print(f"{name}: one global attention layer: {entry['global_attention_layer_ms']}")
             print(f"{name}: structure biases, before and now: {entry['structure_before_after_ms']}")
+            print(f"{name}: global encoder by molecule size, before and now: {entry['global_encoder_by_size']}")
             print(f"{name}: finetune epoch over {len(table)} BBBP molecules ~{entry['finetune_epoch_estimate_s']} s")
         results["presets"][name] = entry
 
@@ -338,6 +417,17 @@ def markdown(results: dict) -> str:
         for part, t in entry.get("structure_before_after_ms", {}).items():
             lines.append(f"| {part} | {t['before']['wall_ms']} | {t['before']['cpu_ms']} | {t['now']['wall_ms']} "
                          f"| {t['now']['cpu_ms']} | {t['cpu_speedup']}x |")
+        lines += ["", "The global encoder, forward + backward in training mode, by molecule size (peak: resident memory "
+                  "the step adds; no-grad: a forward without gradients, as predict runs; distances: computing the "
+                  "batch's hop distances once, as featurize does):", "",
+                  "| batch | molecules | largest atoms | real/padded atoms | before CPU ms | now CPU ms | speed-up "
+                  "| before peak MiB | now peak MiB | no-grad peak MiB, before | now | distances CPU ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for case, t in entry.get("global_encoder_by_size", {}).items():
+            before, now = t["before"], t["now"]
+            lines.append(f"| {case} | {t['molecules']} | {t['largest_atoms']} | {t['padding_efficiency']} "
+                         f"| {before['cpu_ms']} | {now['cpu_ms']} | {t['cpu_speedup']}x | {before['peak_mib']} | {now['peak_mib']} "
+                         f"| {before['inference_peak_mib']} | {now['inference_peak_mib']} | {t['distances_once_cpu_ms']} |")
         epoch = entry["finetune_epoch_estimate_s"]
         lines += ["", f"Finetune epoch over BBBP: ~{epoch['wall_s']} s wall ({epoch['cpu_s']} CPU s); description tokens {entry['description_tokens']}; peak RSS {entry['peak_rss_mib']} MiB."]
     return "\n".join(lines) + "\n"

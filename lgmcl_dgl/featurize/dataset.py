@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
+from lgmcl_dgl.featurize.distances import DISTANCE_FIELD, hop_distances, pad_rows
 from lgmcl_dgl.featurize.fingerprints import BIT_FINGERPRINTS, FINGERPRINT_SIZES
 from lgmcl_dgl.featurize.graphs import ATOM_FIELD, BOND_FIELD
 
@@ -24,6 +25,7 @@ MANIFEST_KIND = "featurize"
 SHARDS_DIR = "shards"
 SHARD_META = "shard.json"  # written last inside a shard: a shard folder with it is complete
 SMILES_FILE = "smiles.txt"
+DISTANCES = "distances"  # a shard's (sum of n_atoms ** 2,) uint8: each molecule's hop-distance matrix, row-major
 
 
 @dataclass
@@ -37,11 +39,17 @@ class MoleculeRecord:
     bond_feats: np.ndarray  # (n_bonds, edge_feat_dim) float32
     fingerprints: np.ndarray  # (fingerprint_dim,) float32: MACCS | PubChem | ErG
     labels: np.ndarray  # (n_tasks,) float32, NaN = missing
+    distances: np.ndarray | None = None  # (n_atoms, n_atoms) uint8 hop counts (featurize.distances); None: collate computes them
+
+    def distance_matrix(self) -> np.ndarray:
+        """The stored hop distances, or computed now for records from shards written before they were stored."""
+        return self.distances if self.distances is not None else hop_distances(len(self.node_feats), self.bonds)
 
 
 @dataclass
 class GraphBatch:
-    graph: dgl.DGLGraph  # batched; ndata["h"] atom features, edata["e"] bond features, both directions
+    graph: dgl.DGLGraph  # batched; ndata["h"] atom features, edata["e"] bond features, both directions,
+    # ndata["hops"] each atom's hop distances to the atoms of its molecule (featurize.distances.pad_rows)
     fingerprints: torch.Tensor  # (B, fingerprint_dim) float32
     labels: torch.Tensor  # (B, T) float32, missing labels are 0
     mask: torch.Tensor  # (B, T) bool, True where a label exists
@@ -57,7 +65,11 @@ class GraphBatch:
 
 
 def collate(records: Sequence[MoleculeRecord]) -> GraphBatch:
-    """Build one batched DGLGraph straight from the concatenated arrays (no per-molecule graphs)."""
+    """Build one batched DGLGraph straight from the concatenated arrays (no per-molecule graphs).
+
+    Hop distances travel as node data, so the graph carries them to any device and the global
+    encoder never searches paths itself; records without stored distances get them here, on the
+    DataLoader's worker."""
     n_atoms = np.fromiter((len(r.node_feats) for r in records), dtype=np.int64, count=len(records))
     n_bonds = np.fromiter((len(r.bonds) for r in records), dtype=np.int64, count=len(records))
     atom_offsets = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
@@ -71,6 +83,7 @@ def collate(records: Sequence[MoleculeRecord]) -> GraphBatch:
     graph.ndata[ATOM_FIELD] = torch.from_numpy(np.concatenate([r.node_feats for r in records]).astype(np.float32, copy=False))
     graph.edata[BOND_FIELD] = torch.from_numpy(np.repeat(np.concatenate([r.bond_feats for r in records]), 2, axis=0)
                                                .astype(np.float32, copy=False))
+    graph.ndata[DISTANCE_FIELD] = torch.from_numpy(pad_rows([r.distance_matrix() for r in records]))
     labels = np.stack([r.labels for r in records]).astype(np.float32, copy=False)
     mask = ~np.isnan(labels)
     return GraphBatch(graph, torch.from_numpy(np.stack([r.fingerprints for r in records]).astype(np.float32, copy=False)),
@@ -96,8 +109,12 @@ class _Shard:
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
             names = ["node_feats", "atom_offsets", "bonds", "bond_feats", "bond_offsets", *self.fingerprint_names]
+            if (self.path / f"{DISTANCES}.npy").is_file():  # shards written before distances were stored lack it
+                names.append(DISTANCES)
             # plain ndarray views of the maps: np.memmap's per-slice bookkeeping would cost more than the reads
             self._arrays = {n: np.asarray(np.load(self.path / f"{n}.npy", mmap_mode="r")) for n in names}
+            if DISTANCES in self._arrays:
+                self._arrays["distance_offsets"] = distance_offsets(np.diff(self._arrays["atom_offsets"]))
         return self._arrays
 
     def fingerprints(self, i: int) -> np.ndarray:
@@ -114,8 +131,12 @@ class _Shard:
         a = self.arrays()
         atoms = slice(a["atom_offsets"][i], a["atom_offsets"][i + 1])
         bonds = slice(a["bond_offsets"][i], a["bond_offsets"][i + 1])
+        distances = None
+        if DISTANCES in a:
+            n_atoms = atoms.stop - atoms.start
+            distances = a[DISTANCES][a["distance_offsets"][i]:a["distance_offsets"][i + 1]].reshape(n_atoms, n_atoms)
         return MoleculeRecord(int(self.rows[i]), smiles, np.asarray(a["node_feats"][atoms]), np.asarray(a["bonds"][bonds]),
-                              np.asarray(a["bond_feats"][bonds]), self.fingerprints(i), self.labels[i])
+                              np.asarray(a["bond_feats"][bonds]), self.fingerprints(i), self.labels[i], distances)
 
 
 class FeaturizedDataset(torch.utils.data.Dataset):
@@ -161,6 +182,11 @@ class FeaturizedDataset(torch.utils.data.Dataset):
         if missing:
             raise KeyError(f"{self.path}: row(s) {missing[:5]} have no featurized molecule (invalid or not in this input)")
         return np.array([lookup[int(r)] for r in rows], dtype=np.int64)
+
+
+def distance_offsets(atom_counts: np.ndarray) -> np.ndarray:
+    """(n + 1,) int64 start of each molecule's block in a shard's distances, from its atom counts."""
+    return np.concatenate([[0], np.cumsum(np.asarray(atom_counts, dtype=np.int64) ** 2)])
 
 
 def read_shard_meta(folder: Path) -> dict | None:

@@ -25,14 +25,16 @@ from tqdm.auto import tqdm
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
                                      exclusive, sha256_file)
 from lgmcl_dgl.data.load import LABEL_COLUMNS, ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
-from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
+from lgmcl_dgl.featurize.dataset import (DISTANCES, MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
+from lgmcl_dgl.featurize.distances import hop_distances
 from lgmcl_dgl.featurize.fingerprints import (BIT_FINGERPRINTS, ERG_SETTINGS, FINGERPRINT_SIZES,
                                               check_fingerprint_names, compute_fingerprints, fingerprint_layout)
 from lgmcl_dgl.featurize.graphs import ATOM_FEATURIZERS, feature_dims, mol_graph_arrays
 
 logger = logging.getLogger(__name__)
 INVALID_CSV = "invalid.csv"
+SHARD_FORMAT = 2  # 2: shards hold each molecule's hop distances; outputs of format 1 are recomputed, not reused
 
 
 @dataclass
@@ -68,7 +70,8 @@ class FeaturizeConfig:
         """What the output depends on (the cache key, with the input's sha256)."""
         settings = {"smiles_column": self.smiles_column, "target_columns": self.target_columns,
                     "atom_featurizer": self.atom_featurizer, "fingerprints": list(self.fingerprints),
-                    "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size, "rows": ROWS}
+                    "erg": dict(ERG_SETTINGS), "pubchem_explicit_h": True, "shard_size": self.shard_size, "rows": ROWS,
+                    "shard_format": SHARD_FORMAT}
         if self.target_columns is None:  # the label columns are guessed: an older guess's output is not reused
             settings["label_columns"] = LABEL_COLUMNS
         return settings
@@ -91,7 +94,7 @@ def featurize_molecule(smiles: str, row: int, labels: np.ndarray, atom_featurize
     except Exception as exc:  # RDKit and featurizers raise many types; the row must be reported, not crash the run
         return InvalidRow(row, smiles, f"featurization failed: {type(exc).__name__}: {exc}")
     vector = np.concatenate([values[name].astype(np.float32) for name in fingerprints])
-    return MoleculeRecord(row, canonical, node_feats, bonds, bond_feats, vector, labels)
+    return MoleculeRecord(row, canonical, node_feats, bonds, bond_feats, vector, labels, hop_distances(len(node_feats), bonds))
 
 
 def featurize_smiles(smiles: Sequence[str], config: FeaturizeConfig | None = None, *,
@@ -152,6 +155,7 @@ def _run_shard(task: _ShardTask) -> dict:
     _save_npy(tmp, "bonds", np.concatenate([r.bonds for r in records]).astype(np.int32) if records else np.zeros((0, 2), np.int32))
     _save_npy(tmp, "bond_feats", np.concatenate([r.bond_feats for r in records]) if records else np.zeros((0, edge_dim), np.float32))
     _save_npy(tmp, "bond_offsets", np.concatenate([[0], np.cumsum([len(r.bonds) for r in records])]).astype(np.int64))
+    _save_npy(tmp, DISTANCES, np.concatenate([r.distances.reshape(-1) for r in records]) if records else np.zeros(0, np.uint8))
     fingerprints = np.stack([r.fingerprints for r in records]) if records else np.zeros((0, 0), np.float32)
     for name, (begin, end) in fingerprint_layout(task.config.fingerprints).items():
         block = fingerprints[:, begin:end] if records else np.zeros((0, FINGERPRINT_SIZES[name]), np.float32)

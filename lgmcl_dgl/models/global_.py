@@ -4,7 +4,8 @@ For attention, atoms of a batched DGLGraph are laid out as a padded (molecules, 
 it is one batched matmul and never crosses molecules; padding atoms are masked out as keys. The
 position-wise parts run on the real atoms only. Structure
 enters as an additive bias (Graphormer: a learned scalar per head for each shortest-path distance,
-plus a linear map of the bond features on bonded pairs) and/or MAT's mix of the attention weights
+plus a linear map of the bond features on bonded pairs; the distances are computed once per molecule
+at featurization, see lgmcl_dgl.featurize.distances) and/or MAT's mix of the attention weights
 with the row-normalised adjacency. benchmarks/models.py compares this dense layout with a DGL
 sparse-matrix version and dgl.nn.GraphormerLayer on CPU (see docs/models.md).
 """
@@ -12,37 +13,35 @@ sparse-matrix version and dgl.nn.GraphormerLayer on CPU (see docs/models.md).
 from __future__ import annotations
 
 import dgl
+import numpy as np
 import torch
 from torch import nn
 
+from lgmcl_dgl.featurize.distances import DISTANCE_FIELD, FAR, hop_distances, pad_rows
 from lgmcl_dgl.models.config import GlobalConfig
 from lgmcl_dgl.models.local import edge_features
 from lgmcl_dgl.models.padding import AtomLayout
 
 
-def shortest_path_distances(edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch: int, n: int,
-                            max_distance: int) -> torch.Tensor:
-    """Hop counts (B, N, N); pairs farther than ``max_distance`` or in different fragments get
-    ``max_distance + 1``. ``edges``: (molecule, source position, target position) in the padded layout.
+def padded_hop_distances(graph: dgl.DGLGraph, layout: AtomLayout) -> torch.Tensor:
+    """(B, N, N) uint8 hop counts between the atoms of each molecule, ``FAR`` at padding.
 
-    A pair's distance is ``max_distance + 1`` less the number of k in 0..max_distance for which it is
-    within k hops, so each hop costs one batched matmul and two passes over (B, N, N); marking each
-    hop's new pairs as well cost about three times more on CPU (benchmarks/models.py times both).
-    """
-    molecule, source, target = edges
-    eye = torch.eye(n, device=molecule.device)
-    step = eye.repeat(batch, 1, 1)
-    step[molecule, source, target] = 1.0  # one hop, or staying put
-    reached = eye.expand(batch, n, n)  # within 0 hops
-    within = reached.clone()  # per pair, for how many k so far it was within k hops
-    for hops in range(1, max_distance + 1):
-        grown = torch.bmm(reached, step).clamp_(max=1.0).float()  # float: autocast may run bmm in half precision
-        if torch.equal(grown, reached):  # nothing new: it stays so for the remaining hops
-            within.add_(grown, alpha=max_distance + 1 - hops)
-            break
-        within.add_(grown)
-        reached = grown
-    return (max_distance + 1 - within).long()
+    A collated graph carries them (``ndata["hops"]``, computed at featurization); a graph built
+    elsewhere (dgllife's ``mol_to_bigraph``, ``dgl.batch``) gets them by a search per molecule along
+    its edges, on the CPU."""
+    batch, n = layout.mask.shape
+    if DISTANCE_FIELD in graph.ndata:
+        rows = graph.ndata[DISTANCE_FIELD]
+        if rows.shape[1] != n:
+            raise ValueError(f'ndata["{DISTANCE_FIELD}"] is {rows.shape[1]} wide, the widest molecule has {n} atoms')
+    else:
+        molecule, source, target = (t.cpu().numpy() for t in layout.edges(graph))
+        blocks = [hop_distances(count, np.stack([source[molecule == b], target[molecule == b]], 1), directed=True)
+                  for b, count in enumerate(graph.batch_num_nodes().tolist())]
+        rows = torch.from_numpy(pad_rows(blocks)).to(layout.mask.device)
+    hops = rows.new_full((batch, n, n), FAR)
+    hops[layout.molecule, layout.position] = rows
+    return hops
 
 
 class GraphTransformerLayer(nn.Module):
@@ -99,6 +98,8 @@ class GlobalEncoder(nn.Module):
 
     def __init__(self, config: GlobalConfig, node_feat_dim: int, edge_feat_dim: int, out_dim: int):
         super().__init__()
+        if not 0 <= config.max_distance < FAR:
+            raise ValueError(f"global.max_distance must be in 0..{FAR - 1}, got {config.max_distance}")
         self.config = config
         self.edge_feat_dim = edge_feat_dim
         self.embed = nn.Linear(node_feat_dim, config.d_model)
@@ -110,22 +111,31 @@ class GlobalEncoder(nn.Module):
 
     def structure(self, graph: dgl.DGLGraph, layout: AtomLayout) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attention bias (B, H, N, N), or (B, 1, 1, N) without structure biases, including the
-        padding mask; row-normalised adjacency (B, N, N) for the MAT mix. Shared by all layers."""
+        padding mask; row-normalised adjacency (B, N, N) for the MAT mix. Shared by all layers.
+
+        The bias is built in one (H, B, N, N) buffer, in place: the distance lookup fills it, the bond
+        bias is added on bonded pairs only and the padding mask last, so the only other (B, N, N)
+        tensor is the int64 distance index (each (molecule, head) block is contiguous for the layers'
+        score additions)."""
         batch, n = layout.mask.shape
+        heads = self.config.heads
         index = layout.edges(graph)
         bias = None
         if self.distance_bias is not None:
-            with torch.no_grad():
-                distance = shortest_path_distances(index, batch, n, self.config.max_distance)
-            # the embedding lookup by index_select: on CPU its backward (index_add) takes half the time of
-            # embedding's and sums in the same order, so the gradients are identical
-            bias = self.distance_bias.weight.index_select(0, distance.view(-1)).view(*distance.shape, -1)
+            distance = padded_hop_distances(graph, layout).clamp_(max=self.config.max_distance + 1).long()
+            # index_select along the weight's distance axis: on CPU its backward (index_add) sums in the order
+            # embedding's does, and the result is already head-major
+            bias = self.distance_bias.weight.t().index_select(1, distance.view(-1)).view(heads, batch, n, n)
+            del distance
         if self.bond_bias is not None:
-            bonds = layout.mask.new_zeros(batch, n, n, self.config.heads, dtype=torch.float32)
-            bonds = bonds.index_put(index, self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
-            bias = bonds if bias is None else bias + bonds
+            if bias is None:
+                bias = layout.mask.new_zeros(heads, batch, n, n, dtype=torch.float32)
+            molecule, source, target = index
+            head = torch.arange(heads, device=molecule.device)[None, :]  # (E, H) indices: the values' gradient
+            bias = bias.index_put_((head, molecule[:, None], source[:, None], target[:, None]),  # stays (E, H)
+                                   self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
         padding = key_padding_bias(layout.mask)
-        bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
+        bias = padding if bias is None else bias.add_(padding.transpose(0, 1)).transpose(0, 1)
         normalised = None
         if self.config.lambda_adj:
             adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)

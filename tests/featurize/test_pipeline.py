@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -12,12 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from child_process import waits_for_lock
 
 from lgmcl_dgl.data.artifacts import ArtifactError, Manifest
 from lgmcl_dgl.data.load import InputError, load_molecules
 from lgmcl_dgl.featurize import FeaturizeConfig, FeaturizedDataset, featurize, featurize_smiles
-from lgmcl_dgl.featurize.dataset import MoleculeRecord
+from lgmcl_dgl.featurize.dataset import DISTANCES, MoleculeRecord, collate
+from lgmcl_dgl.featurize.distances import DISTANCE_FIELD
 
 from .conftest import directory_contents
 
@@ -88,6 +91,29 @@ def test_cache_hit_and_settings_change(edge_case_csv, tmp_path):
     featurize(edge_case_csv, out, FeaturizeConfig(fingerprints=("maccs",), shard_size=5, jobs=1, progress=False))
     ds = FeaturizedDataset(out)
     assert ds.fingerprint_dim == 167 and len(list((out / "shards").iterdir())) == 2  # stale shards removed
+
+
+def test_directories_written_before_distances_are_read_then_recomputed(edge_case_csv, tmp_path):
+    """A featurize dir of the first shard format (no distances.npy, no shard_format setting) still loads,
+    collate computes its distances, and featurize (also finetune's cache) redoes it rather than reuse it."""
+    config = FeaturizeConfig(fingerprints=FAST, shard_size=3, jobs=1, progress=False)
+    straight = featurize(edge_case_csv, tmp_path / "straight", config)
+    stored = FeaturizedDataset(straight)
+    old = tmp_path / "old"
+    shutil.copytree(straight, old)
+    for shard in (old / "shards").iterdir():
+        (shard / f"{DISTANCES}.npy").unlink()
+        meta = json.loads((shard / "shard.json").read_text())
+        (shard / "shard.json").write_text(json.dumps({**meta, "key": "0" * 16}))  # keyed by the old settings
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["config"]["shard_format"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    loaded = FeaturizedDataset(old)
+    assert loaded[0].distances is None and stored[0].distances is not None
+    graphs = [collate([ds[i] for i in range(len(ds))]).graph for ds in (stored, loaded)]
+    assert torch.equal(graphs[0].ndata[DISTANCE_FIELD], graphs[1].ndata[DISTANCE_FIELD])
+    featurize(edge_case_csv, old, config)
+    assert directory_contents(old) == directory_contents(straight)
 
 
 def test_partial_shard_set_resumes_to_identical_output(bbbp_slice_csv, tmp_path):

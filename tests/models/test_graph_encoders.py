@@ -9,7 +9,7 @@ import torch
 from model_inputs import SMILES, batch_of, graph_of, tiny_config
 from rdkit import Chem
 
-from lgmcl_dgl.models.global_ import GlobalEncoder, GraphTransformerLayer, key_padding_bias, shortest_path_distances
+from lgmcl_dgl.models.global_ import GlobalEncoder, GraphTransformerLayer, key_padding_bias, padded_hop_distances
 from lgmcl_dgl.models.lgmcl import LGMCL
 from lgmcl_dgl.models.padding import AtomLayout
 
@@ -55,25 +55,6 @@ def test_single_atom_and_bondless_molecules_get_finite_embeddings():
     assert embeddings.shape == (3, 32) and torch.isfinite(embeddings).all()
 
 
-@pytest.mark.parametrize("max_distance", [1, 4, 8])
-def test_shortest_path_distances_match_rdkit(max_distance):
-    smiles = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "CN1CCC[C@H]1c1cccnc1", "C", "CCCCCCCCCCCCC(=O)O.CCO",
-              "c1ccc2c(c1)ccc1ccccc12"]
-    graph = batch_of(smiles)
-    layout = AtomLayout.of(graph)
-    n = layout.mask.shape[1]
-    edges = layout.edges(graph)
-    distance = shortest_path_distances(edges, len(smiles), n, max_distance)
-    for i, s in enumerate(smiles):
-        expected = Chem.GetDistanceMatrix(Chem.MolFromSmiles(s))  # 1e8 between fragments
-        expected = np.where(expected > max_distance, max_distance + 1, expected)
-        k = len(expected)
-        np.testing.assert_array_equal(distance[i, :k, :k].numpy(), expected)
-        assert (distance[i, k:, k:].diagonal() == 0).all() and (distance[i, :k, k:] == max_distance + 1).all()
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision runs the matmuls in bf16: same integers
-        assert torch.equal(shortest_path_distances(edges, len(smiles), n, max_distance), distance)
-
-
 def test_layer_matches_dgl_graphormer_layer():
     """Same weights, pre-LN, GELU, no structure mix: our layer computes dgl.nn.GraphormerLayer."""
     torch.manual_seed(0)
@@ -111,12 +92,13 @@ def test_structure_bias_changes_attention():
 
 
 def test_distance_bias_lookup_gives_embeddings_values_and_gradients():
-    """structure() looks the distance bias up by index_select for speed; it must equal nn.Embedding exactly."""
+    """structure() looks the distance bias up by index_select, head-major, for speed and memory; it must equal
+    nn.Embedding of the capped distances exactly."""
     torch.manual_seed(0)
     encoder = LGMCL(tiny_config(**{"global": {"bond_bias": False}})).global_
     graph = batch_of(SMILES)
     layout = AtomLayout.of(graph)
-    distance = shortest_path_distances(layout.edges(graph), *layout.mask.shape, encoder.config.max_distance)
+    distance = padded_hop_distances(graph, layout).long().clamp(max=encoder.config.max_distance + 1)
     bias, _ = encoder.structure(graph, layout)
     expected = torch.nn.functional.embedding(distance, encoder.distance_bias.weight).permute(0, 3, 1, 2)
     real = layout.mask[:, None, None, :].expand_as(bias)
