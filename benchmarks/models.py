@@ -28,6 +28,7 @@ from pathlib import Path
 
 import dgl
 import dgl.sparse as dglsp
+import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
@@ -249,9 +250,13 @@ def size_cases(bbbp_records: list) -> dict[str, list]:
     toxcast = load_molecules(shared_data_dir() / "moleculenet" / "toxcast_data.csv.gz", smiles_column="smiles")
     sizes = [Chem.MolFromSmiles(s).GetNumAtoms() for s in toxcast.smiles]
     largest = [toxcast.smiles[i] for i in sorted(range(len(sizes)), key=lambda i: -sizes[i])[:BATCH]]
-    config = FeaturizeConfig(fingerprints=("maccs",), progress=False)
-    peptide = featurize_smiles([peptide_smiles()], config)
-    return {"BBBP, first 64": bbbp_records[:BATCH], "ToxCast, 64 largest": featurize_smiles(largest, config),
+    config = FeaturizeConfig(progress=False)  # as the BBBP records, so the cases can mix molecules
+
+    def unlabelled(smiles: list[str]) -> list:  # labels as wide as BBBP's
+        return featurize_smiles(smiles, config, labels=np.full((len(smiles), len(bbbp_records[0].labels)), np.nan))
+
+    peptide = unlabelled([peptide_smiles()])
+    return {"BBBP, first 64": bbbp_records[:BATCH], "ToxCast, 64 largest": unlabelled(largest),
             "one 492-atom peptide": peptide, "63 BBBP + the peptide (a random batch)": bbbp_records[:BATCH - 1] + peptide}
 
 
