@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, entries_besides_locks,
-                                     exclusive, sha256_file, to_jsonable)
+                                     exclusive, reported_as, sha256_file, to_jsonable)
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -309,8 +309,9 @@ def _tokenized(out: Path, molecules, described: Path, model_config, config: Pret
     descriptions = _encode(tokenizer, [r.description for r in ordered], length)
     tokens_dir.mkdir(parents=True, exist_ok=True)
     (tokens_dir / MANIFEST).unlink(missing_ok=True)
-    np.save(tokens_dir / "smiles.npy", smiles)
-    np.save(tokens_dir / "descriptions.npy", descriptions)
+    for name, array in (("smiles.npy", smiles), ("descriptions.npy", descriptions)):
+        with reported_as(tokens_dir / name):
+            np.save(tokens_dir / name, array)
     Manifest("tokens", settings, inputs, counts={"molecules": len(views)}).write(tokens_dir)
     return TokenArrays(smiles, descriptions, tokenizer.pad_token_id), tokenizer
 

@@ -7,6 +7,7 @@ exists is complete, so "is this step done?" has one answer everywhere.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import logging
@@ -72,9 +73,49 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+            with reported_as(path, tmp):
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
         except FileExistsError:
             continue
+
+
+@contextmanager
+def reported_as(path: str | os.PathLike, *stand_ins: str | os.PathLike) -> Iterator[None]:
+    """Make an ``OSError`` raised inside name ``path``: one from a write or close (a full disk) names no file,
+    one from a temporary file (``stand_ins``) names a file the user never sees; either way the error
+    message (``lgmcl`` prints one line) could not say where the fault is."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None and str(exc.filename) not in {str(p) for p in stand_ins}:
+            raise
+        code = exc.errno if exc.errno is not None else _short_write_cause(Path(path))
+        raise OSError(code, os.strerror(code) if exc.errno is None and code else exc.strerror or str(exc),
+                      str(path)) from exc
+
+
+def _short_write_cause(path: Path) -> int | None:
+    """numpy reports a short write as ``N requested and M written``, without the errno: a full file system
+    (under a block left) is what makes one, so it becomes ENOSPC there."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return errno.ENOSPC if stats.f_bavail * stats.f_frsize < max(stats.f_bsize, 4096) else None
+
+
+def write_synced(path: str | os.PathLike, data: bytes) -> Path:
+    """Write and fsync ``path`` in place: for files inside a temporary directory that is renamed into place
+    as a whole (a shard, a checkpoint), where a second temporary file per file would add nothing."""
+    path = Path(path)
+    with reported_as(path), open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -83,11 +124,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temporary_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with reported_as(path, tmp):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
-                                     exclusive, sha256_file)
+                                     exclusive, reported_as, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
@@ -126,7 +126,7 @@ def _shard_name(index: int) -> str:
 
 
 def _save_npy(folder: Path, name: str, array: np.ndarray) -> None:
-    with open(folder / f"{name}.npy", "wb") as handle:
+    with reported_as(folder / f"{name}.npy"), open(folder / f"{name}.npy", "wb") as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
         handle.flush()
         os.fsync(handle.fileno())
