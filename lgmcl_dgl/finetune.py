@@ -139,10 +139,14 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
 
 
 def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
-    _claim_run_dir(run, config)
+    from lgmcl_dgl.featurize.pipeline import INVALID_CSV
+
+    _check_run_dir(run, config)
     pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
     atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
-    data = _prepare_data(source, run, config, atom_featurizer)
+    data = _prepare_data(source, config, atom_featurizer)
+    _claim_run_dir(run, config)  # only now: a command refused for its input leaves no run that blocks the corrected one
+    atomic_write_text(run / INVALID_CSV, pd.read_csv(data.features.path / INVALID_CSV).to_csv(index=False))
     model_config, tokenizer, pretrained_weights = _model_setup(data, run, config, pretrained)
     for seed in config.seeds:
         if seed in finished_seeds(run):
@@ -152,18 +156,12 @@ def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
     return _write_summary(data, run, config, model_config)
 
 
-def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
-    """A fresh directory, or the same run continued with --resume; never a silent overwrite."""
+def _check_run_dir(run: Path, config: FinetuneConfig) -> None:
+    """A fresh directory, --overwrite, or the same run continued with --resume; never a silent overwrite.
+    Refuses before any work is done, and writes nothing."""
     saved = run / RUN_CONFIG
-    held = entries_besides_locks(run)
-    if held:
-        if config.overwrite:
-            for path in held:  # the lock this job holds stays
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-        elif not config.resume:
+    if entries_besides_locks(run) and not config.overwrite:
+        if not config.resume:
             raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
                                 "or choose another output directory")
         elif not saved.is_file():
@@ -175,9 +173,19 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
             if changed:
                 raise ArtifactError(f"{run}: cannot resume with other settings; changed: "
                                     + ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed))
+
+
+def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
+    """Make ``run`` this run's (``_check_run_dir`` allowed it): clear it for --overwrite, then record the settings."""
+    if config.overwrite:
+        for path in entries_besides_locks(run):  # the lock this job holds stays
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     run.mkdir(parents=True, exist_ok=True)
     (run / MANIFEST).unlink(missing_ok=True)  # incomplete until the summary is written again
-    atomic_write_json(saved, config.identity())
+    atomic_write_json(run / RUN_CONFIG, config.identity())
 
 
 @contextmanager
@@ -206,7 +214,7 @@ def _pretrained_featurizer(pretrained: Path) -> str:
         return "attentivefp"
 
 
-def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
+def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
     from lgmcl_dgl.featurize.dataset import FeaturizedDataset
     from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
 
@@ -228,8 +236,6 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
     features = FeaturizedDataset(features_dir)
     if config.target_columns and features.task_names != list(config.target_columns):
         raise InputError(f"{features_dir}: holds tasks {features.task_names}, not the requested {config.target_columns}")
-    invalid = pd.read_csv(features_dir / INVALID_CSV)
-    atomic_write_text(run / "invalid.csv", invalid.to_csv(index=False))
     table = MoleculeTable(table_source, features.rows, features.smiles, features.labels, features.task_names,
                           int(features.manifest.counts["n_input"]), spec=spec)
     task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
@@ -399,7 +405,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
-                               patience=config.patience if monitor else None, resume=True, keep_last=1,
+                               patience=config.patience if monitor else None, resume=True, keep_last=2,
                                checkpoint_every=10**9, progress=config.progress, tensorboard=False)
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,
