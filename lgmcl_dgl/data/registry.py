@@ -129,6 +129,8 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
             return final
         log.warning("%s: the cached file does not match its checksum (changed since it was cached); "
                     "downloading it again", final)
+    if spec.member and raw.is_file() and _md5_file(raw) == spec.md5:  # the archive, copied in for offline use
+        return _extract(raw, spec.member, final)
     target_dir.mkdir(parents=True, exist_ok=True)
     source = base_url(url) + spec.filename
     fd, tmp_name = temporary_beside(raw, ".part")
@@ -145,11 +147,8 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
             raise DownloadError(
                 f"{spec.name}: checksum mismatch for {source}: md5 {got}, expected {spec.md5}; "
                 "the file is not the upstream one and was not cached")
-        if spec.member:  # the upstream checksum covers the archive: record the member's, checked on each use
-            with zipfile.ZipFile(tmp) as archive:
-                member = archive.read(_member_path(archive, spec.member))
-            atomic_write_bytes(final, member)
-            atomic_write_text(_checksum_file(final), hashlib.md5(member).hexdigest() + "\n")
+        if spec.member:
+            _extract(tmp, spec.member, final)
         else:
             os.replace(tmp, final)
     finally:
@@ -162,6 +161,16 @@ def _member_path(archive: zipfile.ZipFile, member: str) -> str:
         if Path(entry).name == member:
             return entry
     raise DownloadError(f"{archive.filename}: no {member} inside the archive")
+
+
+def _extract(archive_path: Path, member: str, final: Path) -> Path:
+    """Take ``member`` out of a verified archive into ``final``; the upstream checksum covers only the
+    archive, so the member's MD5 is recorded beside it and checked on each later use."""
+    with zipfile.ZipFile(archive_path) as archive:
+        data = archive.read(_member_path(archive, member))
+    atomic_write_bytes(final, data)
+    atomic_write_text(_checksum_file(final), hashlib.md5(data).hexdigest() + "\n")
+    return final
 
 
 def _checksum_file(member: Path) -> Path:

@@ -96,6 +96,9 @@ def test_a_cached_zip_member_is_checked_on_use(served, moleculenet, tmp_path, mo
     assert _QuietHandler.requests == ["/" + spec.filename]  # fetched again, not used as it was
     _QuietHandler.requests.clear()
     assert registry.fetch("freesolv", cache=cache, url=url) == path and _QuietHandler.requests == []
+    path.unlink()  # offline: the archive copied into the cache is verified and used, no download
+    shutil.copy(archive, cache / "moleculenet" / archive.name)
+    assert registry.fetch("freesolv", cache=cache, url=url).read_bytes() == original and _QuietHandler.requests == []
 
 
 def test_missing_file_is_a_clear_error(served, tmp_path):
