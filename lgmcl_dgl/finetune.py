@@ -302,10 +302,10 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
         data.descriptions = _descriptions(data, config)
         if tokenizer is None:
             tokenizer_dir = run / TOKENIZER_DIR
-            texts = list(data.table.smiles) + data.descriptions
-            tokenizer = (load_tokenizer(tokenizer_dir) if (tokenizer_dir / "tokenizer_config.json").is_file()
-                         else train_tokenizer(texts, tokenizer_dir, model_config.text.vocab_size,
-                                              model_config.text.max_length))
+            if not (tokenizer_dir / "tokenizer_config.json").is_file():
+                train_tokenizer(list(data.table.smiles) + data.descriptions, tokenizer_dir,
+                                model_config.text.vocab_size, model_config.text.max_length)
+            tokenizer = load_tokenizer(tokenizer_dir)  # as a resumed run has it: the models save the same files
             model_config.text.vocab_size = len(tokenizer)
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)

@@ -33,7 +33,9 @@ def describe_fault(exc: OSError | SafetensorError) -> str:
     if isinstance(exc, SafetensorError):
         return f"cannot read or write a safetensors file: {exc}"
     verb, cause = _FAULTS.get(exc.errno, ("use", (exc.strerror or str(exc)).lower()))
-    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename or "a file")
+    if exc.filename is None:  # not a file's fault (a refused connection), or a write that named none
+        return f"{cause} ({type(exc).__name__})"
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
     return f"cannot {verb} {where}: {cause}"
 
 

@@ -25,6 +25,8 @@ from filelock import FileLock, Timeout
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+#: what a write that names no file can fail with: the file system's faults, not a network's
+_WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 _TRACKED_PACKAGES = ("lgmcl-dgl", "torch", "dgl", "dgllife", "rdkit", "transformers", "numpy", "scikit-learn", "scikit-fingerprints")
 
 
@@ -81,17 +83,22 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
 
 @contextmanager
 def reported_as(path: str | os.PathLike, *stand_ins: str | os.PathLike) -> Iterator[None]:
-    """Make an ``OSError`` raised inside name ``path``: one from a write or close (a full disk) names no file,
-    one from a temporary file (``stand_ins``) names a file the user never sees; either way the error
-    message (``lgmcl`` prints one line) could not say where the fault is."""
+    """Make a file-system ``OSError`` raised inside name ``path``: one from a write or close (a full disk)
+    names no file, one from a temporary file (``stand_ins``) names a file the user never sees; either way
+    the error line ``lgmcl`` prints could not say where the fault is. Other errors (a refused connection
+    inside the block) pass unchanged."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is not None and str(exc.filename) not in {str(p) for p in stand_ins}:
-            raise
-        code = exc.errno if exc.errno is not None else _short_write_cause(Path(path))
-        raise OSError(code, os.strerror(code) if exc.errno is None and code else exc.strerror or str(exc),
-                      str(path)) from exc
+        if exc.filename is not None:
+            if str(exc.filename) not in {str(p) for p in stand_ins}:
+                raise
+            code = exc.errno
+        else:
+            code = exc.errno if exc.errno is not None else _short_write_cause(Path(path))
+            if code not in _WRITE_FAULTS:
+                raise
+        raise OSError(code, os.strerror(code) if code is not None else str(exc), str(path)) from exc
 
 
 def _short_write_cause(path: Path) -> int | None:

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from fs_faults import as_another_user, remount, tmpfs
 
-from lgmcl_dgl.cli.main import cli
+from lgmcl_dgl.cli.main import cli, describe_fault
 from lgmcl_dgl.data.artifacts import LOCK, MANIFEST
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,21 @@ def test_full_disk_during_featurize_then_the_rerun_resumes(bbbp120, tmp_path, ca
         assert result.exit_code == 0, result.output
         assert f"{len(finished)} of 6 shards already done, resuming" in caplog.text
         assert same_tree(out, reference)
+
+
+def test_full_disk_during_augment_then_the_rerun_resumes(bbbp120, tmp_path):
+    def augment(out: Path):
+        return CliRunner().invoke(cli, ["augment", str(bbbp120), "-o", str(out), "--jobs", "1"])
+
+    reference = tmp_path / "reference"
+    assert augment(reference).exit_code == 0
+    with tmpfs(tmp_path / "disk", "64k") as disk:  # about a third of the descriptions fit
+        out = disk / "out"
+        assert error_line(augment(out)) == f"Error: cannot write {out / 'descriptions.jsonl'}: disk full"
+        assert not (out / MANIFEST).exists()
+        remount(disk, "4m")
+        assert augment(out).exit_code == 0
+        assert (out / "descriptions.jsonl").read_bytes() == (reference / "descriptions.jsonl").read_bytes()
 
 
 def test_read_only_output_is_one_line(bbbp120, tmp_path):
@@ -136,3 +151,10 @@ def test_injected_faults_are_one_line_and_lose_nothing(bbbp120, tmp_path, monkey
     result = featurize(bbbp120, out)
     assert result.exit_code == 0, result.output
     assert same_tree(out, reference)
+
+
+def test_an_oserror_that_is_no_files_fault_is_not_blamed_on_one():
+    assert describe_fault(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")) == \
+        "connection refused (ConnectionRefusedError)"
+    assert describe_fault(OSError(errno.ENOSPC, "No space left on device", "/out/x.npy")) == \
+        "cannot write /out/x.npy: disk full"
