@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,11 +62,15 @@ def exclusive(lock_path: str | os.PathLike, wait: bool = True) -> Iterator[None]
 
 
 def entries_besides_locks(directory: Path) -> list[Path]:
-    """What ``directory`` holds (nothing if it does not exist), less the lock files of ``exclusive``: a lock
-    is there as soon as a job starts, so it says nothing about whether the directory holds work."""
+    """What ``directory`` holds (nothing if it does not exist), less the lock files of ``exclusive`` and the
+    temporary files of atomic writes that a kill left behind: a lock is there as soon as a job starts, a
+    temporary file before its first file is complete, so neither says the directory holds work."""
     if not directory.is_dir():
         return []
-    return [p for p in directory.iterdir() if not p.name.startswith(LOCK)]
+    return [p for p in directory.iterdir() if not p.name.startswith(LOCK) and not _TEMPORARY.match(p.name)]
+
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.(tmp|part)$")  # the names temporary_beside gives
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
