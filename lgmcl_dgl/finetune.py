@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                     entries_besides_locks, exclusive, sha256_file)
+                                     entries_besides_locks, exclusive, remove_leftover_temporaries, sha256_file)
 from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
@@ -184,6 +184,7 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
             else:
                 path.unlink()
     run.mkdir(parents=True, exist_ok=True)
+    remove_leftover_temporaries(run)  # of a killed job; this one holds RUN/.lock
     (run / MANIFEST).unlink(missing_ok=True)  # incomplete until the summary is written again
     atomic_write_json(run / RUN_CONFIG, config.identity())
 
@@ -216,7 +217,7 @@ def _pretrained_featurizer(pretrained: Path) -> str:
 
 def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
     from lgmcl_dgl.featurize.dataset import FeaturizedDataset
-    from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
+    from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 
     source_path = Path(source)
     if (source_path / MANIFEST).is_file():

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, entries_besides_locks,
-                                     exclusive, reported_as, sha256_file, to_jsonable)
+                                     exclusive, remove_leftover_temporaries, reported_as, sha256_file,
+                                     to_jsonable)
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -347,6 +348,7 @@ def _claim(out: Path, config: PretrainConfig) -> None:
     elif any(p.name != DATA_DIR for p in entries_besides_locks(out)):
         raise ArtifactError(f"{out}: exists and is not a pretraining run; choose another output directory")
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftover_temporaries(out)  # of a killed run; this one holds OUT/.lock
     (out / MANIFEST).unlink(missing_ok=True)
     atomic_write_json(saved, now)
 

@@ -73,6 +73,16 @@ def entries_besides_locks(directory: Path) -> list[Path]:
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.(tmp|part)$")  # the names temporary_beside gives
 
 
+def remove_leftover_temporaries(directory: Path, recursive: bool = True) -> None:
+    """Delete the temporary files that atomic writes of a killed job left in ``directory``. Only for the
+    holder of the lock on all of ``directory`` (``recursive``) or on its top level: another writer's
+    temporary files are files in progress."""
+    if directory.is_dir():
+        for path in directory.rglob(".*") if recursive else directory.glob(".*"):
+            if _TEMPORARY.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+
+
 def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     """A new temporary file next to ``path`` (same file system, so ``os.replace`` is atomic), created
     with the permissions a plain ``open`` gives under the user's umask (mkstemp's 0600 would hide

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
-                                     exclusive, reported_as, sha256_file)
+                                     exclusive, remove_leftover_temporaries, reported_as, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
@@ -214,6 +214,8 @@ def _featurize_into(out: Path, table, settings: dict, inputs: dict, config: Feat
         except (ArtifactError, TypeError, json.JSONDecodeError):
             pass
     manifest_path.unlink(missing_ok=True)  # from here on the directory is incomplete until the new manifest
+    if config.num_shards is None:  # the top level is this job's alone (slices share OUT, each its own shards)
+        remove_leftover_temporaries(out, recursive=False)
     shards_dir = out / SHARDS_DIR
     shards_dir.mkdir(parents=True, exist_ok=True)
 

@@ -26,7 +26,7 @@ from rdkit import Chem
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                      exclusive, reported_as, sha256_file)
+                                      exclusive, remove_leftover_temporaries, reported_as, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
@@ -279,6 +279,7 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
 
 def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: list[str],
          inputs: dict[str, str]) -> Path:
+    remove_leftover_temporaries(out, recursive=False)  # of a killed job; this one holds OUT/.lock (a slice: its own)
     _start(out, config, inputs)
     positions = _shard(len(rows), config)
     done = read_records(out / RECORDS, repair=True, rows_only=True)
