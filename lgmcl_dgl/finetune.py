@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                     entries_besides_locks, exclusive, sha256_file)
+                                     entries_besides_locks, exclusive, remove_leftover_temporaries, sha256_file)
 from lgmcl_dgl.data.duplicates import DUPLICATES_CSV, POLICIES, find_duplicates, merged_labels, write_duplicates_csv
 from lgmcl_dgl.data.load import InputError, MoleculeTable, check_guessed_targets, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
@@ -144,10 +144,14 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
 
 
 def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
-    _claim_run_dir(run, config)
+    from lgmcl_dgl.featurize.pipeline import INVALID_CSV
+
+    _check_run_dir(run, config)
     pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
     atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
-    data = _prepare_data(source, run, config, atom_featurizer)
+    data = _prepare_data(source, config, atom_featurizer)
+    _claim_run_dir(run, config)  # only now: a command refused for its input leaves no run that blocks the corrected one
+    atomic_write_text(run / INVALID_CSV, pd.read_csv(data.features.path / INVALID_CSV).to_csv(index=False))
     model_config, tokenizer, pretrained_weights = _model_setup(data, run, config, pretrained)
     for seed in config.seeds:
         if seed in finished_seeds(run):
@@ -157,18 +161,12 @@ def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
     return _write_summary(data, run, config, model_config)
 
 
-def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
-    """A fresh directory, or the same run continued with --resume; never a silent overwrite."""
+def _check_run_dir(run: Path, config: FinetuneConfig) -> None:
+    """A fresh directory, --overwrite, or the same run continued with --resume; never a silent overwrite.
+    Refuses before any work is done, and writes nothing."""
     saved = run / RUN_CONFIG
-    held = entries_besides_locks(run)
-    if held:
-        if config.overwrite:
-            for path in held:  # the lock this job holds stays
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-        elif not config.resume:
+    if entries_besides_locks(run) and not config.overwrite:
+        if not config.resume:
             raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
                                 "or choose another output directory")
         elif not saved.is_file():
@@ -180,9 +178,20 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
             if changed:
                 raise ArtifactError(f"{run}: cannot resume with other settings; changed: "
                                     + ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed))
+
+
+def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
+    """Make ``run`` this run's (``_check_run_dir`` allowed it): clear it for --overwrite, then record the settings."""
+    if config.overwrite:
+        for path in entries_besides_locks(run):  # the lock this job holds stays
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     run.mkdir(parents=True, exist_ok=True)
+    remove_leftover_temporaries(run)  # of a killed job; this one holds RUN/.lock
     (run / MANIFEST).unlink(missing_ok=True)  # incomplete until the summary is written again
-    atomic_write_json(saved, config.identity())
+    atomic_write_json(run / RUN_CONFIG, config.identity())
 
 
 @contextmanager
@@ -211,9 +220,9 @@ def _pretrained_featurizer(pretrained: Path) -> str:
         return "attentivefp"
 
 
-def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
+def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: str) -> _Data:
     from lgmcl_dgl.featurize.dataset import FeaturizedDataset
-    from lgmcl_dgl.featurize.pipeline import INVALID_CSV, FeaturizeConfig, featurize
+    from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 
     source_path = Path(source)
     if (source_path / MANIFEST).is_file():
@@ -233,8 +242,6 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
     features = FeaturizedDataset(features_dir)
     if config.target_columns and features.task_names != list(config.target_columns):
         raise InputError(f"{features_dir}: holds tasks {features.task_names}, not the requested {config.target_columns}")
-    invalid = pd.read_csv(features_dir / INVALID_CSV)
-    atomic_write_text(run / "invalid.csv", invalid.to_csv(index=False))
     table = MoleculeTable(table_source, features.rows, features.smiles, features.labels, features.task_names,
                           int(features.manifest.counts["n_input"]), spec=spec)
     if spec is None and features.manifest.config.get("target_columns") is None:
@@ -310,10 +317,10 @@ def _model_setup(data: _Data, run: Path, config: FinetuneConfig, pretrained: Pat
         data.descriptions = _descriptions(data, config)
         if tokenizer is None:
             tokenizer_dir = run / TOKENIZER_DIR
-            texts = list(data.table.smiles) + data.descriptions
-            tokenizer = (load_tokenizer(tokenizer_dir) if (tokenizer_dir / "tokenizer_config.json").is_file()
-                         else train_tokenizer(texts, tokenizer_dir, model_config.text.vocab_size,
-                                              model_config.text.max_length))
+            if not (tokenizer_dir / "tokenizer_config.json").is_file():
+                train_tokenizer(list(data.table.smiles) + data.descriptions, tokenizer_dir,
+                                model_config.text.vocab_size, model_config.text.max_length)
+            tokenizer = load_tokenizer(tokenizer_dir)  # as a resumed run has it: the models save the same files
             model_config.text.vocab_size = len(tokenizer)
             model_config.text.pad_token_id = tokenizer.pad_token_id
         data.smiles_ids = tokenize(tokenizer, data.table.smiles, model_config.text.max_length)
@@ -413,7 +420,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
-                               patience=config.patience if monitor else None, resume=True, keep_last=1,
+                               patience=config.patience if monitor else None, resume=True, keep_last=2,
                                checkpoint_every=10**9, progress=config.progress, tensorboard=False)
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,

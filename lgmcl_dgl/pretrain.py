@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, entries_besides_locks,
-                                     exclusive, sha256_file, to_jsonable)
+                                     exclusive, remove_leftover_temporaries, reported_as, sha256_file,
+                                     to_jsonable)
 from lgmcl_dgl.data.corpus import CORPUS_FILE, join_sources
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
@@ -319,8 +320,9 @@ def _tokenized(out: Path, molecules, described: Path, model_config, config: Pret
     descriptions = _encode(tokenizer, [r.description for r in ordered], length)
     tokens_dir.mkdir(parents=True, exist_ok=True)
     (tokens_dir / MANIFEST).unlink(missing_ok=True)
-    np.save(tokens_dir / "smiles.npy", smiles)
-    np.save(tokens_dir / "descriptions.npy", descriptions)
+    for name, array in (("smiles.npy", smiles), ("descriptions.npy", descriptions)):
+        with reported_as(tokens_dir / name):
+            np.save(tokens_dir / name, array)
     Manifest("tokens", settings, inputs, counts={"molecules": len(views)}).write(tokens_dir)
     return TokenArrays(smiles, descriptions, tokenizer.pad_token_id), tokenizer
 
@@ -356,6 +358,7 @@ def _claim(out: Path, config: PretrainConfig) -> None:
     elif any(p.name != DATA_DIR for p in entries_besides_locks(out)):
         raise ArtifactError(f"{out}: exists and is not a pretraining run; choose another output directory")
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftover_temporaries(out)  # of a killed run; this one holds OUT/.lock
     (out / MANIFEST).unlink(missing_ok=True)
     atomic_write_json(saved, now)
 

@@ -13,6 +13,7 @@ from tiny_finetune import slice_csv, tiny_config
 from lgmcl_dgl.data.artifacts import LOCK, ArtifactError, Manifest, exclusive
 from lgmcl_dgl.data.load import InputError
 from lgmcl_dgl.finetune import finetune
+from lgmcl_dgl.train.checkpoint import list_checkpoints
 
 
 @pytest.fixture
@@ -88,6 +89,36 @@ def test_killed_run_resumes_without_repeating_epochs(bbbp60, tmp_path):
     curve = pd.read_csv(run / "seed_0" / "curves.csv")["epoch"].tolist()
     assert curve == list(range(1, len(curve) + 1)) and len(curve) == 20  # each epoch once, none repeated
     assert pd.read_csv(epoch_log)["epoch"].tolist()[:len(done)] == done
+
+
+def test_a_truncated_last_checkpoint_falls_back_to_the_one_before(bbbp60, tmp_path):
+    """The seed keeps two checkpoints: one damaged file costs an epoch, not the seed."""
+    run = tmp_path / "run"
+    script = ("from tiny_finetune import tiny_config; from lgmcl_dgl.finetune import finetune; "
+              f"finetune({str(bbbp60)!r}, {str(run)!r}, tiny_config(target_columns=['p_np'], epochs=8, "
+              "modalities=['local', 'fingerprints'], resume=RESUME))")
+    env = child_env()
+    child = subprocess.Popen([sys.executable, "-c", script.replace("RESUME", "False")], env=env, stderr=subprocess.PIPE, text=True)
+    training = run / "seed_0" / "training"
+    sigterm_after_epochs(child, training / "epoch_log.csv", 3, wait=120)
+    saved = list_checkpoints(training / "checkpoints")
+    assert len(saved) == 2
+    weights = saved[-1] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
+    resumed = subprocess.run([sys.executable, "-c", script.replace("RESUME", "True")],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"falling back to {saved[-2].name}" in resumed.stderr and "starts over" not in resumed.stderr
+    assert pd.read_csv(training / "epoch_log.csv")["epoch"].tolist() == list(range(8))  # each epoch once
+
+
+def test_a_command_refused_for_its_input_leaves_nothing_that_blocks_the_corrected_one(bbbp60, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(InputError, match="nope"):
+        finetune(bbbp60, run, tiny_config(target_columns=["nope"], epochs=1))
+    assert not (run / "finetune_config.json").exists()
+    finetune(bbbp60, run, tiny_config(target_columns=["p_np"], epochs=1, modalities=["local", "fingerprints"]))
+    assert Manifest.read(run, kind="finetune").config["target_columns"] == ["p_np"]
 
 
 def test_regression_reports_original_units(moleculenet, tmp_path):

@@ -7,11 +7,13 @@ exists is complete, so "is this step done?" has one answer everywhere.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import logging
 import os
 import platform
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ from filelock import FileLock, Timeout
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+#: what a write that names no file can fail with: the file system's faults, not a network's
+_WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 _TRACKED_PACKAGES = ("lgmcl-dgl", "torch", "dgl", "dgllife", "rdkit", "transformers", "numpy", "scikit-learn", "scikit-fingerprints")
 
 
@@ -58,11 +62,25 @@ def exclusive(lock_path: str | os.PathLike, wait: bool = True) -> Iterator[None]
 
 
 def entries_besides_locks(directory: Path) -> list[Path]:
-    """What ``directory`` holds (nothing if it does not exist), less the lock files of ``exclusive``: a lock
-    is there as soon as a job starts, so it says nothing about whether the directory holds work."""
+    """What ``directory`` holds (nothing if it does not exist), less the lock files of ``exclusive`` and the
+    temporary files of atomic writes that a kill left behind: a lock is there as soon as a job starts, a
+    temporary file before its first file is complete, so neither says the directory holds work."""
     if not directory.is_dir():
         return []
-    return [p for p in directory.iterdir() if not p.name.startswith(LOCK)]
+    return [p for p in directory.iterdir() if not p.name.startswith(LOCK) and not _TEMPORARY.match(p.name)]
+
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.(tmp|part)$")  # the names temporary_beside gives
+
+
+def remove_leftover_temporaries(directory: Path, recursive: bool = True) -> None:
+    """Delete the temporary files that atomic writes of a killed job left in ``directory``. Only for the
+    holder of the lock on all of ``directory`` (``recursive``) or on its top level: another writer's
+    temporary files are files in progress."""
+    if directory.is_dir():
+        for path in directory.rglob(".*") if recursive else directory.glob(".*"):
+            if _TEMPORARY.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
@@ -72,9 +90,54 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+            with reported_as(path, tmp):
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
         except FileExistsError:
             continue
+
+
+@contextmanager
+def reported_as(path: str | os.PathLike, *stand_ins: str | os.PathLike) -> Iterator[None]:
+    """Make a file-system ``OSError`` raised inside name ``path``: one from a write or close (a full disk)
+    names no file, one from a temporary file (``stand_ins``) names a file the user never sees; either way
+    the error line ``lgmcl`` prints could not say where the fault is. Other errors (a refused connection
+    inside the block) pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            if str(exc.filename) not in {str(p) for p in stand_ins}:
+                raise
+            code = exc.errno
+        else:
+            code = exc.errno if exc.errno is not None else _short_write_cause(Path(path))
+            if code not in _WRITE_FAULTS:
+                raise
+        raise OSError(code, os.strerror(code) if code is not None else str(exc), str(path)) from exc
+
+
+def _short_write_cause(path: Path) -> int | None:
+    """numpy reports a short write as ``N requested and M written``, without the errno: a full file system
+    (under a block left) is what makes one, so it becomes ENOSPC there."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return errno.ENOSPC if stats.f_bavail * stats.f_frsize < max(stats.f_bsize, 4096) else None
+
+
+def write_synced(path: str | os.PathLike, data: bytes) -> Path:
+    """Write and fsync ``path`` in place: for files inside a temporary directory that is renamed into place
+    as a whole (a shard, a checkpoint), where a second temporary file per file would add nothing."""
+    path = Path(path)
+    with reported_as(path), open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -83,11 +146,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temporary_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with reported_as(path, tmp):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,14 +1,16 @@
 """MoleculeNet datasets by name: official DeepChem URLs, upstream checksums and a verified cache.
 
-MD5s are those TorchDrug records for each DeepChem file. ``$LGMCL_DATA_URL`` (or ``base_url``)
-replaces the DeepChem base URL, e.g. for a mirror or an offline copy served locally.
+MD5s are those TorchDrug records for each DeepChem file; a CSV taken out of a zip archive (FreeSolv)
+gets its own MD5 recorded beside it when the archive verifies, checked on every use like the others.
+``$LGMCL_DATA_URL`` (or ``base_url``) replaces the DeepChem base URL, e.g. for a mirror or an offline
+copy served locally.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import shutil
 import urllib.error
 import urllib.request
 import zipfile
@@ -17,8 +19,10 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from lgmcl_dgl.data.artifacts import temporary_beside
+from lgmcl_dgl.data.artifacts import atomic_write_bytes, atomic_write_text, temporary_beside
 from lgmcl_dgl.data.locations import EMBEDDED_DIR, cache_dir
+
+log = logging.getLogger(__name__)
 
 DEEPCHEM_BASE_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/"
 
@@ -119,8 +123,14 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
     target_dir = cache / "moleculenet"
     raw = target_dir / Path(spec.filename).name
     final = target_dir / spec.member if spec.member else raw
-    if final.is_file() and (spec.member or _md5_file(final) == spec.md5):
-        return final
+    if final.is_file():
+        expected = _recorded_md5(final) if spec.member else spec.md5
+        if _md5_file(final) == expected:
+            return final
+        log.warning("%s: the cached file does not match its checksum (changed since it was cached); "
+                    "downloading it again", final)
+    if spec.member and raw.is_file() and _md5_file(raw) == spec.md5:  # the archive, copied in for offline use
+        return _extract(raw, spec.member, final)
     target_dir.mkdir(parents=True, exist_ok=True)
     source = base_url(url) + spec.filename
     fd, tmp_name = temporary_beside(raw, ".part")
@@ -138,11 +148,7 @@ def fetch(name: str, *, cache: Path | None = None, url: str | None = None, timeo
                 f"{spec.name}: checksum mismatch for {source}: md5 {got}, expected {spec.md5}; "
                 "the file is not the upstream one and was not cached")
         if spec.member:
-            with zipfile.ZipFile(tmp) as archive, archive.open(_member_path(archive, spec.member)) as src:
-                fd, part = temporary_beside(final, ".part")
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                os.replace(part, final)
+            _extract(tmp, spec.member, final)
         else:
             os.replace(tmp, final)
     finally:
@@ -155,6 +161,26 @@ def _member_path(archive: zipfile.ZipFile, member: str) -> str:
         if Path(entry).name == member:
             return entry
     raise DownloadError(f"{archive.filename}: no {member} inside the archive")
+
+
+def _extract(archive_path: Path, member: str, final: Path) -> Path:
+    """Take ``member`` out of a verified archive into ``final``; the upstream checksum covers only the
+    archive, so the member's MD5 is recorded beside it and checked on each later use."""
+    with zipfile.ZipFile(archive_path) as archive:
+        data = archive.read(_member_path(archive, member))
+    atomic_write_bytes(final, data)
+    atomic_write_text(_checksum_file(final), hashlib.md5(data).hexdigest() + "\n")
+    return final
+
+
+def _checksum_file(member: Path) -> Path:
+    return member.with_name(member.name + ".md5")
+
+
+def _recorded_md5(member: Path) -> str | None:
+    """The MD5 recorded when ``member`` was taken out of its verified archive (None: not recorded)."""
+    path = _checksum_file(member)
+    return path.read_text().strip() if path.is_file() else None
 
 
 def _md5_file(path: Path) -> str:

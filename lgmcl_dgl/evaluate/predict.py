@@ -10,6 +10,7 @@ chunks while this process scores the current one; a few chunks at most are in fl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import multiprocessing
 import os
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lgmcl_dgl.data.artifacts import ArtifactError, temporary_beside
+from lgmcl_dgl.data.artifacts import ArtifactError, reported_as, temporary_beside
 from lgmcl_dgl.data.load import CSV_OPTIONS, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
 from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds
 
@@ -132,16 +133,23 @@ class _AtomicCsv:
         csv.writer(self.handle).writerow(columns)
 
     def write(self, frame: pd.DataFrame) -> None:
-        frame.to_csv(self.handle, header=False, index=False, float_format="%.6g")
+        with reported_as(self.path, self.tmp):  # a full disk names no file
+            frame.to_csv(self.handle, header=False, index=False, float_format="%.6g")
 
     def close(self, ok: bool) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        if ok:
-            os.replace(self.tmp, self.path)
-        else:
-            Path(self.tmp).unlink(missing_ok=True)
+        """Publish the file when ``ok``; otherwise, or when finishing it fails (a full disk), remove it."""
+        try:
+            if ok:
+                with reported_as(self.path, self.tmp):
+                    self.handle.flush()
+                    os.fsync(self.handle.fileno())
+                    self.handle.close()
+                    os.replace(self.tmp, self.path)
+        finally:
+            if not self.handle.closed:
+                with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
+                    self.handle.close()
+            Path(self.tmp).unlink(missing_ok=True)  # already renamed when all went well
 
 
 class Ensemble:

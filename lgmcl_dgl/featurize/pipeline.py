@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
-                                     exclusive, sha256_file)
+                                     exclusive, remove_leftover_temporaries, reported_as, sha256_file)
 from lgmcl_dgl.data.load import LABEL_COLUMNS, ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.featurize.dataset import (DISTANCES, MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
@@ -132,7 +132,7 @@ def _shard_name(index: int) -> str:
 
 
 def _save_npy(folder: Path, name: str, array: np.ndarray) -> None:
-    with open(folder / f"{name}.npy", "wb") as handle:
+    with reported_as(folder / f"{name}.npy"), open(folder / f"{name}.npy", "wb") as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
         handle.flush()
         os.fsync(handle.fileno())
@@ -221,6 +221,8 @@ def _featurize_into(out: Path, table, settings: dict, inputs: dict, config: Feat
         except (ArtifactError, TypeError, json.JSONDecodeError):
             pass
     manifest_path.unlink(missing_ok=True)  # from here on the directory is incomplete until the new manifest
+    if config.num_shards is None:  # the top level is this job's alone (slices share OUT, each its own shards)
+        remove_leftover_temporaries(out, recursive=False)
     shards_dir = out / SHARDS_DIR
     shards_dir.mkdir(parents=True, exist_ok=True)
 

@@ -26,7 +26,7 @@ from rdkit import Chem
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
-                                      exclusive, sha256_file)
+                                      exclusive, remove_leftover_temporaries, reported_as, sha256_file)
 from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
@@ -279,6 +279,7 @@ def augment(source: str | Path, out_dir: str | Path, config: AugmentConfig | Non
 
 def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: list[str],
          inputs: dict[str, str]) -> Path:
+    remove_leftover_temporaries(out, recursive=False)  # of a killed job; this one holds OUT/.lock (a slice: its own)
     _start(out, config, inputs)
     positions = _shard(len(rows), config)
     done = read_records(out / RECORDS, repair=True, rows_only=True)
@@ -293,7 +294,8 @@ def _run(out: Path, config: AugmentConfig, backend, rows: list[int], smiles: lis
     bar = tqdm(total=len(todo), unit="mol", desc=f"augment ({config.backend})", disable=not config.progress,
                smoothing=0.05)
     try:
-        with open(out / RECORDS, "a", encoding="utf-8") as handle:
+        # reported_as: a full disk met by a write or by the close names no file
+        with reported_as(out / RECORDS), open(out / RECORDS, "a", encoding="utf-8") as handle:
             for molecule, outcome in _outcomes(_prepared(todo, config), backend, invalid):
                 outcome = with_fallback(molecule, outcome, config.fallback)
                 report.add(outcome)

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lgmcl_dgl.data.artifacts import sha256_file, to_jsonable
+from lgmcl_dgl.data.artifacts import reported_as, sha256_file, to_jsonable, write_synced
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _TENSOR = "__tensor__"
 _ITEMS = "__items__"  # a dict whose keys are not all strings (the optimiser's int parameter ids)
 _TUPLE = "__tuple__"
+_OS_ERROR = re.compile(r"os error (\d+)")  # how safetensors' Rust side reports an I/O failure
 
 
 class CheckpointError(RuntimeError):
@@ -103,13 +105,13 @@ def save_checkpoint(directory: str | os.PathLike, step: int, model: torch.nn.Mod
         if extra_tensors:
             files["extra.safetensors"] = extra_tensors
         for name, tensors in files.items():
-            save_file(tensors, str(tmp / name))
+            save_tensors(tensors, tmp / name)
         state = {"step": step, "optimizer": optimizer_json,
                  "scheduler": to_jsonable(scheduler.state_dict()) if scheduler is not None else None,
                  "extra": extra_json}
-        _write_synced(tmp / "state.json", json.dumps(state).encode())
+        write_synced(tmp / "state.json", json.dumps(state).encode())
         checksums = {name: sha256_file(tmp / name) for name in [*files, "state.json"]}
-        _write_synced(tmp / CHECKSUMS, json.dumps(checksums, indent=1).encode())
+        write_synced(tmp / CHECKSUMS, json.dumps(checksums, indent=1).encode())
         if final.exists():  # re-saving the same step (e.g. the final save right after a periodic one)
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -146,15 +148,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def load_latest(directory: str | os.PathLike) -> Checkpoint | None:
-    """The newest checkpoint that verifies; a bad one is reported and the previous one used."""
-    for path in reversed(list_checkpoints(directory)):
+    """The newest checkpoint that verifies; a bad one is reported and the one before it tried. None when
+    none is usable (none written yet, or every one damaged)."""
+    candidates = list_checkpoints(directory)
+    for index in range(len(candidates) - 1, -1, -1):
         try:
-            checkpoint = load_checkpoint(path)
-        except (CheckpointError, OSError, ValueError, KeyError) as exc:
-            log.warning("checkpoint %s is unusable (%s); falling back to the previous one", path.name, exc)
-            continue
-        return checkpoint
+            return load_checkpoint(candidates[index])
+        except (CheckpointError, OSError, ValueError, KeyError, SafetensorError) as exc:
+            then = f"falling back to {candidates[index - 1].name}" if index else "no older checkpoint is left"
+            log.warning("checkpoint %s is unusable (%s); %s", candidates[index], exc, then)
     return None
+
+
+def discard_after(directory: str | os.PathLike, step: int) -> None:
+    """Remove the checkpoints past ``step``, the one a run resumes from (-1: none): they failed to load, and
+    left in place they would outrank the checkpoints the run writes next and get those pruned instead."""
+    for path in list_checkpoints(directory):
+        if int(_STEP_DIR.match(path.name).group(1)) > step:
+            shutil.rmtree(path)
 
 
 def save_model_weights(path: str | os.PathLike, model: torch.nn.Module | dict[str, torch.Tensor],
@@ -166,9 +177,27 @@ def save_model_weights(path: str | os.PathLike, model: torch.nn.Module | dict[st
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(_unshared(state), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    try:
+        save_tensors(_unshared(state), tmp, metadata=metadata)
+        with reported_as(path, tmp):
+            os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """``safetensors.torch.save_file``, but a failed write (a full disk) raises the ``OSError`` it is, naming
+    ``path``: safetensors raises its own error type, which callers that handle ``OSError`` would miss."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as exc:
+        found = _OS_ERROR.search(str(exc))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from exc
 
 
 def load_model_weights(path: str | os.PathLike, model: torch.nn.Module, strict: bool = True) -> torch.nn.Module:
@@ -253,13 +282,6 @@ def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out[key] = value.clone() if shared and value.numel() else value
         seen.add(storage.data_ptr())
     return out
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _prune(directory: Path, keep_last: int) -> None:

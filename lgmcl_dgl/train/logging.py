@@ -1,12 +1,13 @@
 """Where a run's numbers go: a CSV (always), TensorBoard (when installed) and a PNG curve at the end.
 
 The CSV is appended to and flushed row by row, so it survives a kill; on resume, rows past the
-checkpoint's step are dropped first so the file holds one continuous curve.
+checkpoint are dropped first (all of them when the run starts over) so the file holds one continuous curve.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from lgmcl_dgl.data.artifacts import atomic_write_text, reported_as
 
 log = logging.getLogger("lgmcl_dgl.train")
 
@@ -39,12 +42,11 @@ class CsvLog:
             return
         with open(self.path, newline="") as handle:
             rows = [r for r in csv.DictReader(handle) if r.get(key) and float(r[key]) <= value]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, self.fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, self.fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, text.getvalue())
 
     def write(self, row: dict[str, Any]) -> None:
         new = self.fields is None
@@ -53,7 +55,7 @@ class CsvLog:
         unknown = set(row) - set(self.fields)
         if unknown:
             log.warning("%s: columns %s not in the header; not logged", self.path.name, sorted(unknown))
-        with open(self.path, "a", newline="") as handle:
+        with reported_as(self.path), open(self.path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, self.fields, extrasaction="ignore")
             if new:
                 writer.writeheader()
@@ -72,10 +74,13 @@ class RunLogger:
         self.epochs = CsvLog(self.out_dir / EPOCH_LOG)
         self._tb = _tensorboard_writer(self.out_dir / "tensorboard") if enabled and tensorboard else None
 
-    def resume_at(self, step: int) -> None:
+    def resume_at(self, step: int, epoch: int) -> None:
+        """Keep the rows of the ``step`` optimiser steps and ``epoch`` epochs the resumed checkpoint holds. Epoch
+        rows go by epoch: a checkpoint taken after an epoch's last step but before its row was logged has that
+        row's step, and the resumed run logs the row again."""
         if self.enabled:
             self.steps.truncate_after("step", step)
-            self.epochs.truncate_after("step", step)
+            self.epochs.truncate_after("epoch", epoch - 1)
 
     def log_step(self, row: dict[str, Any]) -> None:
         if not self.enabled:

@@ -31,8 +31,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.train import distributed
-from lgmcl_dgl.train.checkpoint import capture_rng_state, load_latest, restore_rng_state, save_checkpoint
-from lgmcl_dgl.train.logging import RunLogger, log, peak_memory_mb
+from lgmcl_dgl.train.checkpoint import (capture_rng_state, discard_after, list_checkpoints, load_latest, restore_rng_state,
+                                        save_checkpoint)
+from lgmcl_dgl.train.logging import STEP_LOG, RunLogger, log, peak_memory_mb
 
 StepFn = Callable[[torch.nn.Module, Any], dict[str, torch.Tensor]]
 EvaluateFn = Callable[[torch.nn.Module], dict[str, float]]
@@ -374,9 +375,17 @@ class _Trainer:
     def _resume(self) -> None:
         if not self.config.resume:
             return
-        checkpoint = load_latest(self.out_dir / CHECKPOINT_DIR) if self.dist.is_main else None
+        directory = self.out_dir / CHECKPOINT_DIR
+        started_before = bool(list_checkpoints(directory)) or (self.out_dir / STEP_LOG).is_file()
+        checkpoint = load_latest(directory) if self.dist.is_main else None
         checkpoint = distributed.broadcast_object(checkpoint)
+        if self.dist.is_main:
+            discard_after(directory, checkpoint.step if checkpoint is not None else -1)
         if checkpoint is None:
+            if started_before and self.dist.is_main:
+                log.warning("%s: no usable checkpoint to resume from; training starts over from step 0 "
+                            "(the logs are cut back to match)", self.out_dir)
+            self.logger.resume_at(0, 0)
             return
         extra = checkpoint.restore(self.model, self.optimizer, self.scheduler)
         self.model.to(self.device)
@@ -391,7 +400,7 @@ class _Trainer:
         else:
             log.warning("resuming on %d processes a run saved on %d: random streams restart from the seed",
                         self.dist.world_size, len(extra["rng"]))
-        self.logger.resume_at(self.state.step)
+        self.logger.resume_at(self.state.step, self.state.epoch)
         if self.dist.is_main:
             log.info("resumed from %s (step %d, epoch %d, batch %d)", checkpoint.path, self.state.step,
                      self.state.epoch, self.state.batch_in_epoch)

@@ -5,11 +5,13 @@ where it exists (marked ``shared``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
 import shutil
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +97,31 @@ def test_tampered_file_is_refused_and_not_cached(served, tmp_path):
     with pytest.raises(registry.DownloadError, match="checksum mismatch"):
         registry.fetch("bbbp", cache=cache, url=url)
     assert not any(p.name == "BBBP.csv" for p in cache.rglob("*"))
+
+
+def test_a_cached_zip_member_is_checked_on_use(served, moleculenet, tmp_path, monkeypatch):
+    """FreeSolv's CSV comes out of a zip whose MD5 is the upstream one: a cached CSV changed later (643 rows
+    instead of 642) must not be used."""
+    root, url = served
+    archive = root / registry.get_spec("freesolv").filename
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.write(moleculenet / "SAMPL.csv", "SAMPL.csv")
+    spec = dataclasses.replace(registry.get_spec("freesolv"), md5=hashlib.md5(archive.read_bytes()).hexdigest())
+    monkeypatch.setitem(registry.DATASETS, "freesolv", spec)
+    cache = tmp_path / "cache"
+    path = registry.fetch("freesolv", cache=cache, url=url)
+    original = (moleculenet / "SAMPL.csv").read_bytes()
+    assert path.read_bytes() == original
+    path.write_bytes(original + b"extra,C,0.0,0.0\n")
+    _QuietHandler.requests.clear()
+    assert registry.fetch("freesolv", cache=cache, url=url).read_bytes() == original
+    assert _QuietHandler.requests == ["/" + spec.filename]  # fetched again, not used as it was
+    _QuietHandler.requests.clear()
+    assert registry.fetch("freesolv", cache=cache, url=url) == path and _QuietHandler.requests == []
+    path.unlink()  # offline: the archive copied into the cache is verified and used, no download
+    shutil.copy(archive, cache / "moleculenet" / archive.name)
+    assert registry.fetch("freesolv", cache=cache, url=url).read_bytes() == original and _QuietHandler.requests == []
 
 
 def test_missing_file_is_a_clear_error(served, tmp_path):

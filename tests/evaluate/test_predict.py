@@ -1,3 +1,6 @@
+import errno
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,3 +118,24 @@ def test_scoring_threads_are_a_setting_and_restored(tiny_run, tmp_path):
     np.testing.assert_allclose(one["p_np"], two["p_np"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="threads"):
         PredictConfig(threads=0)
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_no_partial_file(tiny_run, tmp_path, monkeypatch):
+    """The kernel reports a full disk at fsync (or write) with no file name; the line must still say where."""
+    from click.testing import CliRunner
+
+    from lgmcl_dgl.cli.main import cli
+
+    run, source = tiny_run
+    out = tmp_path / "out" / "pred.csv"
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", full)
+        result = CliRunner().invoke(cli, ["predict", str(run), str(source), "-o", str(out), "--jobs", "0"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: cannot write {out}: disk full" in result.output.splitlines()
+    assert list(out.parent.iterdir()) == []  # neither the output nor its temporary file
+    assert CliRunner().invoke(cli, ["predict", str(run), str(source), "-o", str(out), "--jobs", "0"]).exit_code == 0

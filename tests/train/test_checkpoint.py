@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import random
+import resource
+import signal
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+from fs_faults import tmpfs
 
 from lgmcl_dgl.train.checkpoint import (
     CheckpointError, capture_rng_state, list_checkpoints, load_checkpoint, load_latest, load_model_weights,
@@ -108,6 +113,59 @@ def test_failed_save_leaves_previous_checkpoints_intact(tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000000001"]
     assert not list(tmp_path.glob(".step-*"))
     assert load_latest(tmp_path).step == 1
+
+
+@contextmanager
+def file_size_limit(limit: int):
+    """RLIMIT_FSIZE: a write past ``limit`` bytes fails with EFBIG (SIGXFSZ ignored), on any Linux, as any user."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def _wide(width: int) -> torch.nn.Module:
+    return torch.nn.Linear(width, width)
+
+
+def test_a_write_the_serializer_cannot_finish_is_an_oserror_naming_the_file(tmp_path):
+    """safetensors raises its own error type for a failed write; callers that keep training on an OSError
+    (a full disk) must get one, naming the file."""
+    model = _wide(256)  # 256 KiB of weights
+    save_checkpoint(tmp_path, 1, _wide(4), None, None, {})
+    with file_size_limit(64 * 1024), pytest.raises(OSError) as caught:
+        save_checkpoint(tmp_path, 2, model, None, None, {})
+    assert caught.value.errno == errno.EFBIG
+    assert caught.value.filename.endswith("model.safetensors") and str(tmp_path) in caught.value.filename
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000000001"] and not list(tmp_path.glob(".step-*"))
+    with file_size_limit(64 * 1024), pytest.raises(OSError, match="File too large"):
+        save_model_weights(tmp_path / "weights.safetensors", model)
+    assert not list(tmp_path.glob("*weights*"))
+
+
+def test_a_full_disk_at_save_is_an_oserror_and_keeps_the_older_checkpoints(tmp_path):
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        save_checkpoint(disk, 1, _wide(4), None, None, {})
+        with pytest.raises(OSError) as caught:
+            save_checkpoint(disk, 2, _wide(256), None, None, {})
+        assert caught.value.errno == errno.ENOSPC and caught.value.filename.startswith(str(disk))
+        assert [p.name for p in list_checkpoints(disk)] == ["step-000000001"] and not list(disk.glob(".step-*"))
+        assert load_latest(disk).step == 1
+
+
+def test_no_usable_checkpoint_says_so_without_promising_a_fallback(tmp_path, caplog):
+    model, optimizer, scheduler = _trained()
+    for step in (1, 2):
+        weights = save_checkpoint(tmp_path, step, model, optimizer, scheduler, {}) / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-10])
+    with caplog.at_level(logging.WARNING):
+        assert load_latest(tmp_path) is None
+    assert "step-000000002 is unusable" in caplog.text and "falling back to step-000000001" in caplog.text
+    assert caplog.text.count("falling back") == 1 and "no older checkpoint is left" in caplog.text
 
 
 def test_model_weights_fp16_export_and_tied_weights(tmp_path):

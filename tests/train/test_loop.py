@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fs_faults import tmpfs
 
 from lgmcl_dgl.train.checkpoint import list_checkpoints
 from lgmcl_dgl.train.loop import EpochBatches, TrainConfig, lr_lambda, train
@@ -95,6 +99,63 @@ def test_stopping_on_an_epoch_boundary_closes_the_epoch_and_resume_keeps_epoch_r
     run_tiny(tmp_path / "split", **same)
     assert epochs(tmp_path / "split") == epochs(tmp_path / "straight")
     assert curve(tmp_path / "split") == curve(tmp_path / "straight")
+
+
+def epoch_rows(out: Path) -> list[tuple[str, str, str]]:
+    with open(out / "epoch_log.csv", newline="") as handle:
+        return [(r["epoch"], r["step"], r["loss"]) for r in csv.DictReader(handle)]
+
+
+@pytest.mark.parametrize("loss", ["killed before the first checkpoint", "every checkpoint damaged"])
+def test_resume_without_a_usable_checkpoint_starts_over_and_cuts_the_logs(tmp_path, caplog, loss):
+    run_tiny(tmp_path / "straight", epochs=2)
+    out = tmp_path / "out"
+    run_tiny(out, epochs=2)
+    if loss == "killed before the first checkpoint":
+        shutil.rmtree(out / "checkpoints")
+    else:
+        for checkpoint in list_checkpoints(out / "checkpoints"):
+            weights = checkpoint / "model.safetensors"
+            weights.write_bytes(weights.read_bytes()[:-10])
+    with caplog.at_level(logging.WARNING):
+        run_tiny(out, epochs=2)
+    assert "training starts over from step 0" in caplog.text
+    assert curve(out) == curve(tmp_path / "straight")  # no row twice
+    assert epoch_rows(out) == epoch_rows(tmp_path / "straight")
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == \
+        [p.name for p in list_checkpoints(tmp_path / "straight" / "checkpoints")]  # the damaged ones are gone
+
+
+def test_a_full_disk_at_checkpoint_time_keeps_training(tmp_path, caplog):
+    run_tiny(tmp_path / "straight")
+    out = tmp_path / "out"
+    with tmpfs(out / "checkpoints", "4k"), caplog.at_level(logging.WARNING):  # no checkpoint fits
+        run_tiny(out)
+        assert not list_checkpoints(out / "checkpoints")
+    assert "could not write checkpoint at step 2" in caplog.text and "training goes on" in caplog.text
+    assert curve(out) == curve(tmp_path / "straight")
+
+
+def test_an_epoch_row_logged_after_the_last_checkpoint_is_not_logged_twice(tmp_path, monkeypatch):
+    """A checkpoint taken at an epoch's last step, then the epoch's row, then no checkpoint (a kill, a full
+    disk): the resumed run logs that row again, so the old one must go."""
+    same = {"schedule": "constant", "checkpoint_every": 6}  # 6 steps per epoch: a checkpoint at its last step
+    run_tiny(tmp_path / "straight", epochs=2, **same)
+    out = tmp_path / "out"
+    real_replace, renames = os.replace, []
+
+    def replace(src, dst):
+        renames.append(Path(dst).name)
+        if Path(dst).name == "step-000000006" and renames.count(Path(dst).name) == 2:  # the epoch-end save
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        run_tiny(out, epochs=1, **same)
+    run_tiny(out, epochs=2, **same)
+    assert epoch_rows(out) == epoch_rows(tmp_path / "straight")
+    assert curve(out) == curve(tmp_path / "straight")
 
 
 def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
