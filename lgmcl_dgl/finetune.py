@@ -26,7 +26,7 @@ import torch
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                      entries_besides_locks, exclusive, sha256_file)
-from lgmcl_dgl.data.load import InputError, MoleculeTable, resolve_source
+from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
@@ -34,16 +34,16 @@ from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outp
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
 from lgmcl_dgl.evaluate.predict import labelled_predictions
-from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+from lgmcl_dgl.evaluate.run_dir import (MODEL_CARD, RUN_CONFIG, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard,
+                                        finished_seeds, model_dir, seed_dir)
 
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "val", "test")
 ENCODERS = ("local", "global_", "text_encoder", "description_encoder")  # pretrained parts; fusion and head start fresh
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
-RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
 MODEL_CONFIG = "model_config.json"  # the model a run builds, pinned by its first invocation
-_RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
+_RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress", "encoding")
 
 
 class FinetuneInterrupted(RuntimeError):
@@ -80,6 +80,7 @@ class FinetuneConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    encoding: str = DEFAULT_ENCODING  # of the input file (SMILES and labels are ASCII: it cannot change a run)
 
     def __post_init__(self) -> None:
         if self.split not in SPLIT_KINDS:
@@ -222,7 +223,7 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
         source_sha = sha256_file(table_source)
         featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
                                            atom_featurizer=atom_featurizer, jobs=config.jobs,
-                                           progress=config.progress)
+                                           progress=config.progress, encoding=config.encoding)
         with _cached_artifact("featurize", featurize_config.settings(), source_sha) as features_dir:
             featurize(source, features_dir, featurize_config)
     features = FeaturizedDataset(features_dir)
@@ -248,7 +249,7 @@ def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     else:
         augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
                                        jobs=config.jobs or default_jobs(), options=dict(config.description_options),
-                                       progress=config.progress)
+                                       progress=config.progress, encoding=config.encoding)
         with _cached_artifact("augment", augment_config.identity(), data.source_sha256) as directory:
             augment(data.source, directory, augment_config)
     records = load_descriptions(directory)
@@ -501,6 +502,8 @@ def _write_summary(data: _Data, run: Path, config: FinetuneConfig, model_config)
     Manifest(kind=RUN_KIND, config=config.identity(), inputs={"input": data.source_sha256},
              counts={"n_input": data.table.n_input, "n_valid": len(data.table),
                      "n_invalid": data.table.n_input - len(data.table), "seeds": len(seeds)},
-             extra={"source": str(data.source), "task_names": data.table.task_names, "task_type": data.task_type,
+             extra={"source": str(data.source), "encoding": config.encoding,
+                    "smiles_column": data.features.manifest.extra.get("smiles_column", config.smiles_column),
+                    "task_names": data.table.task_names, "task_type": data.task_type,
                     "metric": metric, "model": model_config.to_dict()}).write(run)
     return run

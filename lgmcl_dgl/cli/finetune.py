@@ -83,7 +83,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
 @click.option("--resume", is_flag=True, help="Continue a killed run in OUT: finished seeds are kept, the unfinished one "
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
-def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
+def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, encoding, pretrained, preset, config_file,
+             split,
              split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type, modalities,
              description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
@@ -109,7 +110,7 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
                      split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
                      batch_size=batch_size, lr=lr, description_backend=description_backend, descriptions=descriptions,
-                     device=device, jobs=jobs, resume=resume, overwrite=overwrite)
+                     device=device, jobs=jobs, resume=resume, overwrite=overwrite, encoding=encoding)
     try:
         run = run_api(run_finetune, input_, out, config)
     except FinetuneInterrupted as exc:
