@@ -28,14 +28,15 @@ from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, a
                                      entries_besides_locks, exclusive, sha256_file)
 from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError, MoleculeTable, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
+from lgmcl_dgl.data.rdkit_log import rdkit_messages_logged
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
 from lgmcl_dgl.evaluate.predict import labelled_predictions
-from lgmcl_dgl.evaluate.run_dir import (MODEL_CARD, RUN_CONFIG, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard,
-                                        finished_seeds, model_dir, seed_dir)
+from lgmcl_dgl.evaluate.run_dir import (MODEL_CARD, RUN_CONFIG, RUN_KIND, RUN_LOG, SEED_KIND, TOKENIZER_DIR,
+                                        ModelCard, finished_seeds, model_dir, seed_dir)
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,12 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
     config = config or FinetuneConfig()
     run = Path(run_dir)
     with exclusive(run / LOCK, wait=False):  # a second job on this run (say --overwrite) would destroy the first's work
-        return _finetune(source, run, config)
+        _claim_run_dir(run, config)
+        with rdkit_messages_logged(run / RUN_LOG):  # in the run's log, not hundreds of lines on the console
+            return _finetune(source, run, config)
 
 
 def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
-    _claim_run_dir(run, config)
     pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
     atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
     data = _prepare_data(source, run, config, atom_featurizer)
@@ -401,7 +403,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                                weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=1,
-                               checkpoint_every=10**9, progress=config.progress, tensorboard=False)
+                               checkpoint_every=10**9, progress=config.progress, tensorboard=False,
+                               label=f"seed {seed}" if len(config.seeds) > 1 else "")
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,
                    evaluate=evaluate if monitor else None, extra_state={"seed": seed})
@@ -470,7 +473,7 @@ def _load_encoders(model, pretrained: Path) -> None:
 
 
 def _curve_row(row: dict[str, Any], metric: str) -> dict[str, Any]:
-    keep = {"epoch": int(row["epoch"]) + 1, "train_loss": row.get("loss"), "val_loss": row.get("val_loss"),
+    keep = {"epoch": row["epoch"], "train_loss": row.get("loss"), "val_loss": row.get("val_loss"),
             "epoch_seconds": row.get("epoch_seconds")}
     keep.update({k: v for k, v in row.items() if k.startswith("val_") and k != "val_loss"})
     return keep

@@ -24,6 +24,7 @@ from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, encoding_option, run_a
 def evaluate(run: str, input_: str | None, out_dir: str | None, smiles_column, target_columns, encoding, split,
              device) -> None:
     """Score RUN's models on INPUT (a labelled CSV or dataset name) or on its own split; writes metrics.json."""
+    from lgmcl_dgl.evaluate.metrics import SKIPPED_BECAUSE, format_over_seeds, format_skipped
     from lgmcl_dgl.evaluate.run_metrics import EvaluateConfig, evaluate_run
 
     if input_ is not None and split is not None:
@@ -34,7 +35,14 @@ def evaluate(run: str, input_: str | None, out_dir: str | None, smiles_column, t
     metrics = json.loads((out / "metrics.json").read_text())
     name = metrics["metric"]
     summary = metrics.get("data") or metrics[metrics["split"]]
-    line = f"{name} {summary['mean']:.3f} +- {summary['std']:.3f} over seed(s) {metrics['seeds']}" if summary["mean"] is not None else f"{name}: n/a"
+    line = f"{name} {format_over_seeds(summary)} over seed(s) {metrics['seeds']}"
     if "ensemble" in metrics and metrics["ensemble"].get(name) is not None:
         line += f"; seed-ensemble {metrics['ensemble'][name]:.3f}"
+    if "ensemble" in metrics:  # one INPUT: every seed left out the same tasks
+        skipped = format_skipped({0: metrics["ensemble"]["skipped_tasks"]})
+    else:
+        skipped = format_skipped({seed: scores["skipped_tasks"] for seed, scores in zip(metrics["seeds"],
+                                                                                       metrics["per_seed"])})
+    if skipped:
+        click.echo(f"not in the {name}: {skipped} ({SKIPPED_BECAUSE[metrics['task_type']]})")
     click.echo(f"{line}\n{out / 'metrics.json'}")

@@ -119,19 +119,22 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, en
 
 
 def summary_line(run: Path) -> str:
+    """The run, tasks its metrics left out (by part), and last the test metric over the seeds."""
     import json
+
+    from lgmcl_dgl.evaluate.metrics import SKIPPED_BECAUSE, format_over_seeds, format_skipped
 
     metrics = json.loads((run / "metrics.json").read_text())
     name = METRIC_NAMES.get(metrics["metric"], metrics["metric"])
     test, val = metrics["test"], metrics["val"]
     seeds = ", ".join(str(s) for s in metrics["seeds"])
-    line = f"test {name} {_pm(test)} over seed(s) {seeds}"
+    line = f"test {name} {format_over_seeds(test)} over seed(s) {seeds}"
     if val.get("mean") is not None:
-        line += f" (validation {_pm(val)})"
-    return f"run: {run}\n{line}"
-
-
-def _pm(summary: dict) -> str:
-    if summary.get("mean") is None:
-        return "n/a"
-    return f"{summary['mean']:.3f} +- {summary['std']:.3f}"
+        line += f" (validation {format_over_seeds(val)})"
+    lines = [f"run: {run}"]
+    for part in ("test", "val", "train"):
+        skipped = format_skipped({int(key[len("seed_"):]): parts.get(part, [])
+                                  for key, parts in metrics.get("skipped_tasks", {}).items()})
+        if skipped:
+            lines.append(f"not in the {part} {name}: {skipped} ({SKIPPED_BECAUSE[metrics['task_type']]} in that part)")
+    return "\n".join(lines + [line])

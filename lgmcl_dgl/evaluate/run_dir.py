@@ -7,6 +7,7 @@ RUN/
                            extra.smiles_column: the input column the SMILES came from
   metrics.json             {"metric", "test": {"mean", "std", "per_seed"}, "val": {...}, "train": {...}, ...}
   invalid.csv              input rows that could not be used, with the reason
+  run.log                  RDKit's messages (warnings on valid molecules too), appended by every invocation
   seed_<k>/
     split.json             {"train": rows, "val": rows, "test": rows} (data rows of the input)
     model/                 everything predict needs: model.safetensors + model_config.json (models.io),
@@ -33,6 +34,7 @@ from lgmcl_dgl.evaluate.labels import LabelStats
 
 RUN_KIND = "finetune"
 RUN_CONFIG = "finetune_config.json"
+RUN_LOG = "run.log"
 SEED_KIND = "finetune-seed"
 MODEL_CARD = "card.json"
 TOKENIZER_DIR = "tokenizer"
