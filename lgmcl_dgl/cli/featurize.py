@@ -26,9 +26,8 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
 @click.option("--merge", is_flag=True, help="Join the shards the slices wrote into OUT and write the manifest.")
 @click.option("--force", is_flag=True, help="Recompute everything (ignore the cache and finished shards).")
 def featurize(input_: str, out_dir: str, smiles_column: str | None, target_columns: str | None, encoding: str,
-              atom_featurizer: str,
-              fingerprints: str, shard_size: int, jobs: int | None, shard_index: int | None, num_shards: int | None,
-              merge: bool, force: bool) -> None:
+              atom_featurizer: str, fingerprints: str, shard_size: int, jobs: int | None, shard_index: int | None,
+              num_shards: int | None, merge: bool, force: bool) -> None:
     """Featurize INPUT (a dataset name, a CSV or a SMILES file) into OUT.
 
     Interrupted runs resume from their finished shards; rerunning with the same input and

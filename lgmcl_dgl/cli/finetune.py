@@ -84,9 +84,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
 def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, encoding, pretrained, preset, config_file,
-             split,
-             split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type, modalities,
-             description_backend, descriptions, device, jobs, resume, overwrite) -> None:
+             split, split_file, split_sizes, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type,
+             modalities, description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
     Writes per seed the model, predictions on each split, training curves and plots, and

@@ -84,8 +84,7 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 def pretrain(source: str, out_dir: Path, preset: str, config_file: str | None, overrides: tuple[str, ...],
              objectives: str, weights: tuple[str, ...], temperature: float, smiles_views: int,
              featurized: str | None, descriptions: str | None, smiles_column: str | None, encoding: str,
-             time_limit: str | None,
-             clip_norm: float, resume: bool, quiet: bool, jobs: int, **train_options) -> None:
+             time_limit: str | None, clip_norm: float, resume: bool, quiet: bool, jobs: int, **train_options) -> None:
     """Pretrain LGM-CL's encoders on INPUT (SMILES file, CSV, dataset name or featurize dir) into OUT.
 
     Runs featurize and augment itself when INPUT is raw. Rerun the same command to continue a killed

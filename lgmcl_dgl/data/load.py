@@ -155,20 +155,23 @@ def csv_columns(path: Path, encoding: str = DEFAULT_ENCODING) -> list[str]:
 
 
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_ARCHIVES = (".zip", ".zst", ".tar")  # pandas reads these too; their lines are not scanned here
 
 
 def undecodable(path: Path, encoding: str, *, header: bool) -> InputError:
     """The first line of ``path`` that ``encoding`` cannot decode, named as a row the user can find
     (a decoder's byte offset counts from wherever the reader's buffer began)."""
     where = f"a line is not valid {encoding}"
-    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                line.decode(encoding)
-            except UnicodeDecodeError as exc:
-                row = "the header" if header and number == 1 else f"row {number - 2 if header else number - 1}"
-                where = f"{row} (line {number}) is not valid {encoding} (byte {line[exc.start]:#04x})"
-                break
+    suffix = path.suffix.lower()
+    if suffix not in _ARCHIVES:
+        with _OPENERS.get(suffix, open)(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    row = "the header" if header and number == 1 else f"row {number - 2 if header else number - 1}"
+                    where = f"{row} (line {number}) is not valid {encoding} (byte {line[exc.start]:#04x})"
+                    break
     return InputError(f"{path}: {where}; give the file's encoding with --encoding (e.g. latin-1 or cp1252)")
 
 
