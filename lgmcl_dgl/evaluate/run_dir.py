@@ -98,8 +98,12 @@ def run_seeds(run: str | Path) -> list[int]:
         raise ArtifactError(f"{run}: no such run directory")
     seeds = finished_seeds(run)
     if not seeds and not (run / RUN_CONFIG).is_file():
-        raise ArtifactError(f"{run}: not a finetune run (no {RUN_CONFIG}); `lgmcl finetune INPUT -o {run}` makes "
-                            "one, or give the directory such a command wrote (lgmcl-runs/<name> by default)")
+        kind = json.loads((run / MANIFEST).read_text()).get("kind") if (run / MANIFEST).is_file() else None
+        if kind == SEED_KIND:
+            raise ArtifactError(f"{run}: one seed of the run {run.parent}; give the run, {run.parent}")
+        holds = f"holds a {kind!r} output, " if kind else ""
+        raise ArtifactError(f"{run}: {holds}not a finetune run (no {RUN_CONFIG}); `lgmcl finetune INPUT -o {run}` "
+                            "makes one, or give the directory such a command wrote (lgmcl-runs/<name> by default)")
     if not seeds:
         raise ArtifactError(f"{run}: a finetune run with no finished seed yet (no seed_*/{MANIFEST}); finish it "
                             "by rerunning the finetune command that started it with --resume")

@@ -9,6 +9,7 @@ from tiny_finetune import tiny_config
 from lgmcl_dgl.data.artifacts import ArtifactError
 from lgmcl_dgl.evaluate.predict import predict
 from lgmcl_dgl.evaluate.run_metrics import evaluate_run
+from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 from lgmcl_dgl.finetune import finetune
 
 
@@ -62,6 +63,17 @@ def test_a_folder_that_is_not_a_run_says_how_to_make_one(tmp_path):
         with pytest.raises(ArtifactError, match=r"not a finetune run .*`lgmcl finetune INPUT -o .*features`") as error:
             call()
         assert "--resume" not in str(error.value)
+
+
+def test_a_seed_folder_or_another_steps_output_is_named(structure_run, tmp_path):
+    run, _ = structure_run
+    new = tmp_path / "new.csv"
+    new.write_text("structure\nCCO\n")
+    with pytest.raises(ArtifactError, match=f"one seed of the run {run}; give the run"):
+        predict(run / "seed_0", new, tmp_path / "p.csv")
+    featurized = featurize(new, tmp_path / "feat", FeaturizeConfig(smiles_column="structure", jobs=1, progress=False))
+    with pytest.raises(ArtifactError, match="holds a 'featurize' output, not a finetune run"):
+        evaluate_run(featurized, new)
 
 
 def test_a_run_without_a_finished_seed_says_to_resume_it(structure_run, tmp_path):
