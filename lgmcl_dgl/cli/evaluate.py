@@ -44,5 +44,5 @@ def evaluate(run: str, input_: str | None, out_dir: str | None, smiles_column, t
         skipped = format_skipped({seed: scores["skipped_tasks"] for seed, scores in zip(metrics["seeds"],
                                                                                        metrics["per_seed"])})
     if skipped:
-        click.echo(f"not in the {name}: {skipped} ({SKIPPED_BECAUSE[metrics['task_type']]})")
+        click.echo(f"not in the {name}, {SKIPPED_BECAUSE[metrics['task_type']]}: {skipped}")
     click.echo(f"{line}\n{out / 'metrics.json'}")

@@ -135,5 +135,5 @@ def summary_line(run: Path) -> str:
         skipped = format_skipped({int(key[len("seed_"):]): parts.get(part, [])
                                   for key, parts in metrics.get("skipped_tasks", {}).items()})
         if skipped:
-            lines.append(f"not in the {part} {name}: {skipped} ({SKIPPED_BECAUSE[metrics['task_type']]} in that part)")
+            lines.append(f"not in the {part} {name}, {SKIPPED_BECAUSE[metrics['task_type']]} in that part: {skipped}")
     return "\n".join(lines + [line])

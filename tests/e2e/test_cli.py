@@ -62,9 +62,13 @@ def test_one_seed_prints_its_value_and_the_tasks_it_could_not_score(moleculenet,
     output = _invoke("finetune", source, "-o", tmp_path / "run", "--config", config, "--epochs", 1, "--jobs", 1,
                      "--split-file", split, "--modalities", "local", "fingerprints")
     lines = output.strip().splitlines()
-    assert "not in the test ROC-AUC: rare (one class only in that part)" in lines
-    assert any(line.startswith("not in the val ROC-AUC: ") and "rare" in line for line in lines)
+    assert "not in the test ROC-AUC, one class only in that part: rare" in lines
+    assert any(line.startswith("not in the val ROC-AUC, one class only in that part: ") and "rare" in line
+               for line in lines)
     assert lines[-1].startswith("test ROC-AUC ") and "+-" not in lines[-1] and "over seed(s) 0" in lines[-1]
+
+    lines = _invoke("evaluate", tmp_path / "run", "--split", "test").strip().splitlines()
+    assert lines[0] == "not in the roc_auc, one class only: rare" and "+-" not in lines[1]
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
