@@ -27,24 +27,25 @@ import torch
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                      entries_besides_locks, exclusive, remove_leftover_temporaries, sha256_file)
 from lgmcl_dgl.data.duplicates import DUPLICATES_CSV, POLICIES, find_duplicates, merged_labels, write_duplicates_csv
-from lgmcl_dgl.data.load import InputError, MoleculeTable, check_guessed_targets, resolve_source
+from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError, MoleculeTable, check_guessed_targets, resolve_source
 from lgmcl_dgl.data.locations import cache_dir
+from lgmcl_dgl.data.rdkit_log import rdkit_messages_logged
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
 from lgmcl_dgl.evaluate.predict import labelled_predictions
-from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+from lgmcl_dgl.evaluate.run_dir import (MODEL_CARD, RUN_CONFIG, RUN_KIND, RUN_LOG, SEED_KIND, TOKENIZER_DIR,
+                                        ModelCard, finished_seeds, model_dir, seed_dir)
 
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "val", "test")
 ENCODERS = ("local", "global_", "text_encoder", "description_encoder")  # pretrained parts; fusion and head start fresh
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
-RUN_CONFIG = "finetune_config.json"  # written first: what a --resume must match
 MODEL_CONFIG = "model_config.json"  # the model a run builds, pinned by its first invocation
-_RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress")
+_RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress", "encoding")
 
 
 class FinetuneInterrupted(RuntimeError):
@@ -82,6 +83,7 @@ class FinetuneConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    encoding: str = DEFAULT_ENCODING  # of the input file (SMILES and labels are ASCII: it cannot change a run)
 
     def __post_init__(self) -> None:
         if self.split not in SPLIT_KINDS:
@@ -140,13 +142,14 @@ def finetune(source: str | Path, run_dir: str | Path, config: FinetuneConfig | N
     config = config or FinetuneConfig()
     run = Path(run_dir)
     with exclusive(run / LOCK, wait=False):  # a second job on this run (say --overwrite) would destroy the first's work
-        return _finetune(source, run, config)
+        _check_run_dir(run, config)
+        with rdkit_messages_logged(run / RUN_LOG):  # in the run's log, not hundreds of lines on the console
+            return _finetune(source, run, config)
 
 
 def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
     from lgmcl_dgl.featurize.pipeline import INVALID_CSV
 
-    _check_run_dir(run, config)
     pretrained = _resolve_pretrained(config.pretrained) if config.pretrained else None
     atom_featurizer = config.atom_featurizer or (_pretrained_featurizer(pretrained) if pretrained else "attentivefp")
     data = _prepare_data(source, config, atom_featurizer)
@@ -165,7 +168,7 @@ def _check_run_dir(run: Path, config: FinetuneConfig) -> None:
     """A fresh directory, --overwrite, or the same run continued with --resume; never a silent overwrite.
     Refuses before any work is done, and writes nothing."""
     saved = run / RUN_CONFIG
-    if entries_besides_locks(run) and not config.overwrite:
+    if _run_entries(run) and not config.overwrite:
         if not config.resume:
             raise ArtifactError(f"{run}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
                                 "or choose another output directory")
@@ -183,7 +186,7 @@ def _check_run_dir(run: Path, config: FinetuneConfig) -> None:
 def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
     """Make ``run`` this run's (``_check_run_dir`` allowed it): clear it for --overwrite, then record the settings."""
     if config.overwrite:
-        for path in entries_besides_locks(run):  # the lock this job holds stays
+        for path in _run_entries(run):  # the lock this job holds stays, and the log it is writing
             if path.is_dir():
                 shutil.rmtree(path)
             else:
@@ -192,6 +195,12 @@ def _claim_run_dir(run: Path, config: FinetuneConfig) -> None:
     remove_leftover_temporaries(run)  # of a killed job; this one holds RUN/.lock
     (run / MANIFEST).unlink(missing_ok=True)  # incomplete until the summary is written again
     atomic_write_json(run / RUN_CONFIG, config.identity())
+
+
+def _run_entries(run: Path) -> list[Path]:
+    """What ``run`` holds less the lock and RUN_LOG: this job opens both before it claims the directory, so
+    neither says the directory holds a run (a command refused for its input leaves only them)."""
+    return [p for p in entries_besides_locks(run) if p.name != RUN_LOG]
 
 
 @contextmanager
@@ -236,7 +245,7 @@ def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: s
         source_sha = sha256_file(table_source)
         featurize_config = FeaturizeConfig(smiles_column=config.smiles_column, target_columns=config.target_columns,
                                            atom_featurizer=atom_featurizer, jobs=config.jobs,
-                                           progress=config.progress)
+                                           progress=config.progress, encoding=config.encoding)
         with _cached_artifact("featurize", featurize_config.settings(), source_sha) as features_dir:
             featurize(source, features_dir, featurize_config)
     features = FeaturizedDataset(features_dir)
@@ -269,7 +278,7 @@ def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
     else:
         augment_config = AugmentConfig(backend=config.description_backend, smiles_column=config.smiles_column,
                                        jobs=config.jobs or default_jobs(), options=dict(config.description_options),
-                                       progress=config.progress)
+                                       progress=config.progress, encoding=config.encoding)
         with _cached_artifact("augment", augment_config.identity(), data.source_sha256) as directory:
             augment(data.source, directory, augment_config)
     records = load_descriptions(directory)
@@ -421,7 +430,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                                weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=2,
-                               checkpoint_every=10**9, progress=config.progress, tensorboard=False)
+                               checkpoint_every=10**9, progress=config.progress, tensorboard=False,
+                               label=f"seed {seed}" if len(config.seeds) > 1 else "")
     started = time.monotonic()
     result = train(model, train_set, collator, step, directory / "training", train_config,
                    evaluate=evaluate if monitor else None, extra_state={"seed": seed})
@@ -490,7 +500,7 @@ def _load_encoders(model, pretrained: Path) -> None:
 
 
 def _curve_row(row: dict[str, Any], metric: str) -> dict[str, Any]:
-    keep = {"epoch": int(row["epoch"]) + 1, "train_loss": row.get("loss"), "val_loss": row.get("val_loss"),
+    keep = {"epoch": row["epoch"], "train_loss": row.get("loss"), "val_loss": row.get("val_loss"),
             "epoch_seconds": row.get("epoch_seconds")}
     keep.update({k: v for k, v in row.items() if k.startswith("val_") and k != "val_loss"})
     return keep
@@ -522,6 +532,8 @@ def _write_summary(data: _Data, run: Path, config: FinetuneConfig, model_config)
     Manifest(kind=RUN_KIND, config=config.identity(), inputs={"input": data.source_sha256},
              counts={"n_input": data.table.n_input, "n_valid": len(data.table),
                      "n_invalid": data.table.n_input - len(data.table), "seeds": len(seeds)},
-             extra={"source": str(data.source), "task_names": data.table.task_names, "task_type": data.task_type,
+             extra={"source": str(data.source), "encoding": config.encoding,
+                    "smiles_column": data.features.manifest.extra.get("smiles_column", config.smiles_column),
+                    "task_names": data.table.task_names, "task_type": data.task_type,
                     "metric": metric, "model": model_config.to_dict()}).write(run)
     return run

@@ -27,6 +27,7 @@ from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, a
                                      exclusive, remove_leftover_temporaries, reported_as, sha256_file,
                                      to_jsonable)
 from lgmcl_dgl.data.corpus import CORPUS_FILE, join_sources
+from lgmcl_dgl.data.load import DEFAULT_ENCODING
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
@@ -59,6 +60,7 @@ class PretrainConfig:
     descriptions: str | None = None  # an existing augment directory of the input
     tokenizer_sample: int = 50_000  # molecules whose texts train the tokenizer
     jobs: int = 1  # processes for featurize / augment
+    encoding: str = DEFAULT_ENCODING  # of the input file; not in the identity: SMILES are ASCII either way
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64, lr=5e-4,
                                                                    weight_decay=1e-3, warmup_steps=200,
                                                                    checkpoint_every=200))
@@ -93,7 +95,8 @@ class PretrainConfig:
         """
         from lgmcl_dgl.models.config import load_preset
 
-        keep = {k: v for k, v in asdict(self).items() if k not in ("train", "jobs", "featurized", "descriptions")}
+        keep = {k: v for k, v in asdict(self).items() if k not in ("train", "jobs", "featurized", "descriptions",
+                                                                  "encoding")}
         keep["model"] = load_preset(self.preset, self.overrides).to_dict()
         keep["train"] = {k: getattr(self.train, k) for k in ("batch_size", "grad_accum", "lr", "weight_decay",
                                                                "optimizer", "warmup_steps", "schedule", "seed")}
@@ -271,7 +274,7 @@ def _prepare_inputs(source: str | Path, out: Path, config: PretrainConfig) -> tu
         featurize(source, featurized, FeaturizeConfig(smiles_column=config.smiles_column,
                                                       atom_featurizer=config.atom_featurizer,
                                                       fingerprints=("maccs",), jobs=config.jobs,
-                                                      progress=config.train.progress))
+                                                      progress=config.train.progress, encoding=config.encoding))
     if described is not None and (not (described / MANIFEST).is_file() or described == out / DATA_DIR / "augment"):
         from lgmcl_dgl.text.augment import AugmentConfig, augment
 
@@ -279,7 +282,8 @@ def _prepare_inputs(source: str | Path, out: Path, config: PretrainConfig) -> tu
         raw = featurized != Path(source)  # describe the raw input (rows are the same) so both steps can run apart
         augment(source if raw else featurized, described,
                 AugmentConfig(backend="rdkit", n_smiles=config.smiles_views, seed=config.train.seed,
-                              smiles_column=config.smiles_column, jobs=config.jobs, progress=config.train.progress))
+                              smiles_column=config.smiles_column, jobs=config.jobs, progress=config.train.progress,
+                              encoding=config.encoding))
     return featurized, described
 
 

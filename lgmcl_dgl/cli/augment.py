@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lgmcl_dgl.cli.options import run_api
+from lgmcl_dgl.cli.options import encoding_option, run_api
 from lgmcl_dgl.text.backends import BACKENDS, BackendError
 
 # backend -> the options it takes (CLI names as keyword arguments of its config dataclass)
@@ -32,6 +32,7 @@ _BACKEND_OPTIONS = {
               help="Processes for parsing, views and the rdkit backend (default: every usable core).")
 @click.option("--smiles-column", default=None,
               help="Column holding SMILES (default: the registry's, or a column named like 'smiles').")
+@encoding_option
 @click.option("--shard-index", type=int, default=0,
               help="Describe only contiguous block SHARD_INDEX of NUM_SHARDS (one task of a cluster array job); "
                    "it goes to OUT/shards/.")
@@ -57,7 +58,7 @@ _BACKEND_OPTIONS = {
               help="Replace what OUT holds and describe again (LLM answers still come from the --cache).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, jobs: int | None,
-            smiles_column: str | None,
+            smiles_column: str | None, encoding: str,
             shard_index: int, num_shards: int, merge: bool, fallback: str | None, overwrite: bool, quiet: bool,
             **options) -> None:
     """Describe every molecule of INPUT (dataset name, CSV, SMILES file or featurize dir) into OUT.
@@ -73,7 +74,7 @@ def augment(source: str, out_dir: Path, backend: str, n_smiles: int, seed: int, 
     backend_options = {k: v for k, v in options.items() if k in wanted and v is not None}
     config = run_api(AugmentConfig, backend=backend, n_smiles=n_smiles, seed=seed, jobs=jobs,
                      smiles_column=smiles_column, shard_index=shard_index, num_shards=num_shards, fallback=fallback,
-                     options=backend_options, merge=merge, overwrite=overwrite, progress=not quiet)
+                     options=backend_options, merge=merge, overwrite=overwrite, progress=not quiet, encoding=encoding)
     try:
         out = run_api(run_augment, source, out_dir, config)
     except BackendError as exc:

@@ -25,9 +25,9 @@ from lgmcl_dgl.cli.options import input_options, run_api, split_columns
 @click.option("--num-shards", type=click.IntRange(min=1), default=None, help="Number of slices the work is split into.")
 @click.option("--merge", is_flag=True, help="Join the shards the slices wrote into OUT and write the manifest.")
 @click.option("--force", is_flag=True, help="Recompute everything (ignore the cache and finished shards).")
-def featurize(input_: str, out_dir: str, smiles_column: str | None, target_columns: str | None, atom_featurizer: str,
-              fingerprints: str, shard_size: int, jobs: int | None, shard_index: int | None, num_shards: int | None,
-              merge: bool, force: bool) -> None:
+def featurize(input_: str, out_dir: str, smiles_column: str | None, target_columns: str | None, encoding: str,
+              atom_featurizer: str, fingerprints: str, shard_size: int, jobs: int | None, shard_index: int | None,
+              num_shards: int | None, merge: bool, force: bool) -> None:
     """Featurize INPUT (a dataset name, a CSV or a SMILES file) into OUT.
 
     Interrupted runs resume from their finished shards; rerunning with the same input and
@@ -41,7 +41,7 @@ def featurize(input_: str, out_dir: str, smiles_column: str | None, target_colum
     config = run_api(FeaturizeConfig, smiles_column=smiles_column, target_columns=split_columns(target_columns),
                      atom_featurizer=atom_featurizer, fingerprints=tuple(split_columns(fingerprints) or ()),
                      shard_size=shard_size, jobs=jobs, shard_index=shard_index, num_shards=num_shards,
-                     merge=merge, force=force)
+                     merge=merge, force=force, encoding=encoding)
     out = run_api(run_featurize, input_, out_dir, config)
     if num_shards is None:
         counts = Manifest.read(out).counts

@@ -86,8 +86,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
 @click.option("--resume", is_flag=True, help="Continue a killed run in OUT: finished seeds are kept, the unfinished one "
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
-def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
-             split_file, split_sizes, duplicates, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type,
+def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, encoding, pretrained, preset, config_file,
+             split, split_file, split_sizes, duplicates, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type,
              modalities, description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
@@ -112,7 +112,8 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
                      split_sizes=tuple(split_sizes), duplicates=duplicates, seeds=seeds, epochs=epochs or DEFAULT_EPOCHS,
                      patience=patience, batch_size=batch_size, lr=lr, description_backend=description_backend,
-                     descriptions=descriptions, device=device, jobs=jobs, resume=resume, overwrite=overwrite)
+                     descriptions=descriptions, device=device, jobs=jobs, resume=resume, overwrite=overwrite,
+                     encoding=encoding)
     try:
         run = run_api(run_finetune, input_, out, config)
     except FinetuneInterrupted as exc:
@@ -121,19 +122,22 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
 
 
 def summary_line(run: Path) -> str:
+    """The run, tasks its metrics left out (by part), and last the test metric over the seeds."""
     import json
+
+    from lgmcl_dgl.evaluate.metrics import SKIPPED_BECAUSE, format_over_seeds, format_skipped
 
     metrics = json.loads((run / "metrics.json").read_text())
     name = METRIC_NAMES.get(metrics["metric"], metrics["metric"])
     test, val = metrics["test"], metrics["val"]
     seeds = ", ".join(str(s) for s in metrics["seeds"])
-    line = f"test {name} {_pm(test)} over seed(s) {seeds}"
+    line = f"test {name} {format_over_seeds(test)} over seed(s) {seeds}"
     if val.get("mean") is not None:
-        line += f" (validation {_pm(val)})"
-    return f"run: {run}\n{line}"
-
-
-def _pm(summary: dict) -> str:
-    if summary.get("mean") is None:
-        return "n/a"
-    return f"{summary['mean']:.3f} +- {summary['std']:.3f}"
+        line += f" (validation {format_over_seeds(val)})"
+    lines = [f"run: {run}"]
+    for part in ("test", "val", "train"):
+        skipped = format_skipped({int(key[len("seed_"):]): parts.get(part, [])
+                                  for key, parts in metrics.get("skipped_tasks", {}).items()})
+        if skipped:
+            lines.append(f"not in the {part} {name}, {SKIPPED_BECAUSE[metrics['task_type']]} in that part: {skipped}")
+    return "\n".join(lines + [line])

@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import click
 
-from lgmcl_dgl.data.load import InputError
+from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError
 
 
 def input_options(func):
-    """INPUT columns: which column holds SMILES and which hold targets."""
+    """INPUT columns: which column holds SMILES and which hold targets; the file's encoding."""
+    func = encoding_option(func)
     func = click.option("--target-columns", default=None,
                         help="Comma-separated label columns (default: the registry's, or the numeric columns "
                              "that are not ID-like, printed).")(func)
     func = click.option("--smiles-column", default=None,
                         help="Column holding SMILES (default: the registry's, or a column named like 'smiles').")(func)
     return func
+
+
+RUN_SMILES_COLUMN_HELP = ("Column holding SMILES (default: the column RUN was trained on if INPUT has it, else a "
+                          "column named like 'smiles').")
+
+
+def encoding_option(func):
+    """``--encoding`` of the input file, checked against Python's codecs before any work."""
+    return click.option("--encoding", default=DEFAULT_ENCODING, callback=_known_encoding,
+                        help="Text encoding of INPUT, e.g. latin-1 or cp1252 for files saved by older spreadsheets.")(func)
+
+
+def _known_encoding(ctx, param, value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+    return value
 
 
 def split_columns(value: str | None) -> list[str] | None:

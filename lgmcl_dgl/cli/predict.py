@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import click
 
-from lgmcl_dgl.cli.options import run_api
+from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, encoding_option, run_api
 
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.argument("input_", metavar="INPUT")
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False), default="predictions.csv",
-              help="Output CSV: row, smiles, one column per task (+ _std with several seeds), error.")
-@click.option("--smiles-column", default=None, help="Column holding SMILES (default: a column named like 'smiles').")
+              help="Output CSV: row, smiles, INPUT's other columns, one column per task (+ _std with several "
+                   "seeds), error.")
+@click.option("--smiles-column", default=None, help=RUN_SMILES_COLUMN_HELP)
+@encoding_option
 @click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
               help="An augment directory of INPUT (else molecules are described on the fly).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
@@ -26,7 +28,7 @@ from lgmcl_dgl.cli.options import run_api
                    "predictions differ slightly (docs/finetune.md).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch threads of the scoring process [default: 1 beside worker processes, else torch's].")
-def predict(run: str, input_: str, out_file: str, smiles_column: str | None, descriptions: str | None,
+def predict(run: str, input_: str, out_file: str, smiles_column: str | None, encoding: str, descriptions: str | None,
             batch_size: int, chunk_size: int, device: str, jobs: int | None, precision: str,
             threads: int | None) -> None:
     """Predict every row of INPUT (CSV, SMILES file, dataset name or featurize directory) with RUN's models.
@@ -41,7 +43,7 @@ def predict(run: str, input_: str, out_file: str, smiles_column: str | None, des
     from lgmcl_dgl.evaluate.predict import predict as run_predict
 
     config = PredictConfig(batch_size=batch_size, chunk_size=chunk_size, device=device, smiles_column=smiles_column,
-                           jobs=jobs, precision=precision, threads=threads)
+                           encoding=encoding, jobs=jobs, precision=precision, threads=threads)
     out = run_api(run_predict, run, input_, out_file, config, descriptions)
     errors = pd.read_csv(out, usecols=["error"], keep_default_na=False)["error"]
     click.echo(f"{out}: {len(errors)} rows, {int((errors != '').sum())} could not be predicted (see the error column)")

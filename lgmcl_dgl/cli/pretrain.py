@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from lgmcl_dgl.cli.options import run_api, split_columns
+from lgmcl_dgl.cli.options import encoding_option, run_api, split_columns
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,6 +58,7 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 @click.option("--descriptions", type=click.Path(exists=True, file_okay=False), default=None,
               help="Augment output of INPUT to reuse, any backend (default: rdkit descriptions made under OUT/data).")
 @click.option("--smiles-column", default=None, help="Column holding SMILES.")
+@encoding_option
 @click.option("--epochs", type=int, default=10)
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps in total.")
 @click.option("--time-limit", default=None, help="Train this long in this invocation (e.g. 3600, 45m, 2h), then checkpoint and stop.")
@@ -82,8 +83,8 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def pretrain(sources: tuple[str, ...], out_dir: Path, preset: str, config_file: str | None, overrides: tuple[str, ...],
              objectives: str, weights: tuple[str, ...], temperature: float, smiles_views: int,
-             featurized: str | None, descriptions: str | None, smiles_column: str | None, time_limit: str | None,
-             clip_norm: float, resume: bool, quiet: bool, jobs: int, **train_options) -> None:
+             featurized: str | None, descriptions: str | None, smiles_column: str | None, encoding: str,
+             time_limit: str | None, clip_norm: float, resume: bool, quiet: bool, jobs: int, **train_options) -> None:
     """Pretrain LGM-CL's encoders on INPUT (SMILES file, CSV, dataset name or featurize dir) into OUT.
 
     Several SMILES files or CSVs are joined into one corpus (OUT/data/corpus), one file at a time.
@@ -101,7 +102,7 @@ def pretrain(sources: tuple[str, ...], out_dir: Path, preset: str, config_file: 
     config = run_api(PretrainConfig, preset=config_file or preset, overrides=parse_pairs(overrides, "set"),
                      objectives=tuple(split_columns(objectives) or ()), temperature=temperature,
                      weights=parse_pairs(weights, "weights"), smiles_views=smiles_views, smiles_column=smiles_column,
-                     featurized=featurized, descriptions=descriptions, jobs=jobs, train=train)
+                     featurized=featurized, descriptions=descriptions, jobs=jobs, encoding=encoding, train=train)
     from lgmcl_dgl.train.distributed import is_main
 
     out = run_api(run_pretrain, list(sources), out_dir, config)

@@ -6,7 +6,10 @@ Rows are numbered from 0 over data rows (the header is not a row); the same numb
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
+import lzma
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from lgmcl_dgl.data import registry
 log = logging.getLogger(__name__)
 
 SMILES_FILE_SUFFIXES = (".smi", ".smiles", ".txt")
+DEFAULT_ENCODING = "utf-8"
 
 
 class InputError(ValueError):
@@ -45,6 +49,7 @@ class MoleculeTable:
     n_input: int
     invalid: list[InvalidRow] = field(default_factory=list)
     spec: registry.DatasetSpec | None = None
+    smiles_column: str | None = None  # the CSV column the SMILES came from (None for a SMILES file)
 
     def __len__(self) -> int:
         return len(self.smiles)
@@ -56,7 +61,7 @@ class MoleculeTable:
     def subset(self, positions: np.ndarray | list[int]) -> "MoleculeTable":
         positions = np.asarray(positions, dtype=np.int64)
         return MoleculeTable(self.source, self.rows[positions], [self.smiles[i] for i in positions],
-                             self.labels[positions], self.task_names, self.n_input, [], self.spec)
+                             self.labels[positions], self.task_names, self.n_input, [], self.spec, self.smiles_column)
 
 
 def resolve_source(source: str | Path) -> tuple[Path, registry.DatasetSpec | None]:
@@ -73,26 +78,30 @@ def resolve_source(source: str | Path) -> tuple[Path, registry.DatasetSpec | Non
 
 
 def read_table(source: str | Path, smiles_column: str | None = None,
-               target_columns: list[str] | None = None, *, require_targets: bool = False) -> MoleculeTable:
+               target_columns: list[str] | None = None, *, require_targets: bool = False,
+               encoding: str = DEFAULT_ENCODING) -> MoleculeTable:
     """Read SMILES and labels without parsing molecules (fast; parsing happens in ``validate``)."""
     path, spec = resolve_source(source)
     if path.suffix.lower() in SMILES_FILE_SUFFIXES:
-        smiles = _read_smiles_file(path)
+        smiles = _read_smiles_file(path, encoding)
         table = MoleculeTable(path, np.arange(len(smiles)), smiles, np.zeros((len(smiles), 0), np.float32), [],
                               len(smiles), spec=spec)
     else:
-        table = _read_csv(path, spec, smiles_column, target_columns)
+        table = _read_csv(path, spec, smiles_column, target_columns, encoding)
     if require_targets and not table.task_names:
         raise InputError(f"{path}: no target columns; name them with --target-columns")
     return table
 
 
-def _read_smiles_file(path: Path) -> list[str]:
+def _read_smiles_file(path: Path, encoding: str) -> list[str]:
     smiles = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            smiles.append(line.split()[0] if line else "")
+    try:
+        with open(path, encoding=encoding) as handle:
+            for line in handle:
+                line = line.strip()
+                smiles.append(line.split()[0] if line else "")
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, header=False) from None
     while smiles and not smiles[-1]:
         smiles.pop()
     if not smiles:
@@ -110,12 +119,14 @@ LABEL_COLUMNS = "mostly numeric columns that are not ID-like; a text cell in one
 
 
 def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str | None,
-              target_columns: list[str] | None) -> MoleculeTable:
+              target_columns: list[str] | None, encoding: str) -> MoleculeTable:
     try:
-        frame = pd.read_csv(path, **CSV_OPTIONS)
+        frame = pd.read_csv(path, **CSV_OPTIONS, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: empty file, no header and no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, header=True) from None
+    except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a readable CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     smiles_column = smiles_column or (spec.smiles_column if spec else None) or _guess_smiles_column(path, frame)
@@ -134,7 +145,39 @@ def _read_csv(path: Path, spec: registry.DatasetSpec | None, smiles_column: str 
     for j, column in enumerate(target_columns):
         labels[:, j] = _parse_labels(path, frame[column], column)
     smiles = [s.strip() for s in frame[smiles_column].tolist()]
-    return MoleculeTable(path, np.arange(len(frame)), smiles, labels, list(target_columns), len(frame), spec=spec)
+    return MoleculeTable(path, np.arange(len(frame)), smiles, labels, list(target_columns), len(frame), spec=spec,
+                         smiles_column=smiles_column)
+
+
+def csv_columns(path: Path, encoding: str = DEFAULT_ENCODING) -> list[str]:
+    """The header of a CSV, names stripped as ``read_table`` strips them."""
+    try:
+        return [str(c).strip() for c in pd.read_csv(path, **CSV_OPTIONS, encoding=encoding, nrows=0).columns]
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file, no header and no rows") from None
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, header=True) from None
+
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_ARCHIVES = (".zip", ".zst", ".tar")  # pandas reads these too; their lines are not scanned here
+
+
+def undecodable(path: Path, encoding: str, *, header: bool) -> InputError:
+    """The first line of ``path`` that ``encoding`` cannot decode, named as a row the user can find
+    (a decoder's byte offset counts from wherever the reader's buffer began)."""
+    where = f"a line is not valid {encoding}"
+    suffix = path.suffix.lower()
+    if suffix not in _ARCHIVES:
+        with _OPENERS.get(suffix, open)(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    row = "the header" if header and number == 1 else f"row {number - 2 if header else number - 1}"
+                    where = f"{row} (line {number}) is not valid {encoding} (byte {line[exc.start]:#04x})"
+                    break
+    return InputError(f"{path}: {where}; give the file's encoding with --encoding (e.g. latin-1 or cp1252)")
 
 
 def _guess_smiles_column(path: Path, frame: pd.DataFrame) -> str:
@@ -311,8 +354,10 @@ def validate(table: MoleculeTable) -> MoleculeTable:
 
 
 def load_molecules(source: str | Path, smiles_column: str | None = None,
-                   target_columns: list[str] | None = None, *, require_targets: bool = False) -> MoleculeTable:
-    return validate(read_table(source, smiles_column, target_columns, require_targets=require_targets))
+                   target_columns: list[str] | None = None, *, require_targets: bool = False,
+                   encoding: str = DEFAULT_ENCODING) -> MoleculeTable:
+    return validate(read_table(source, smiles_column, target_columns, require_targets=require_targets,
+                               encoding=encoding))
 
 
 def write_invalid_csv(path: str | Path, invalid: list[InvalidRow]) -> Path:

@@ -13,6 +13,8 @@ from sklearn.metrics import average_precision_score, mean_absolute_error, mean_s
 #: The headline metric of each task type and whether larger is better.
 PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "rmse": False, "mae": False, "r2": True}
+#: Why a task is in ``skipped_tasks``, per task type.
+SKIPPED_BECAUSE = {"classification": "one class only", "regression": "no labels"}
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, task_names: list[str]) -> dict:
@@ -56,6 +58,27 @@ def summarize_seeds(values: list[float]) -> dict:
     return {"mean": float(np.mean(finite)) if finite else None,
             "std": float(np.std(finite)) if finite else None,
             "per_seed": [None if v is None or not np.isfinite(v) else float(v) for v in values]}
+
+
+def format_over_seeds(summary: dict) -> str:
+    """``0.912 +- 0.013`` over several seeds; ``0.912`` for one (a spread of one value says nothing); ``n/a``."""
+    if summary.get("mean") is None:
+        return "n/a"
+    scored = [v for v in summary["per_seed"] if v is not None]
+    return f"{summary['mean']:.3f}" + (f" +- {summary['std']:.3f}" if len(scored) > 1 else "")
+
+
+def format_skipped(skipped_by_seed: dict[int, list[str]], limit: int = 10) -> str:
+    """``NR-AR (seeds 0, 1), SR-MMP (seed 2)``: the tasks a score left out and for which seeds; "" if none."""
+    seeds_of: dict[str, list[int]] = {}
+    for seed, tasks in skipped_by_seed.items():
+        for task in tasks:
+            seeds_of.setdefault(task, []).append(seed)
+    many = len(skipped_by_seed) > 1
+    names = [f"{task} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" if many else task
+             for task, seeds in seeds_of.items()]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _mean(per_task: dict, key: str) -> float | None:

@@ -1,4 +1,5 @@
-"""Apply a fine-tuned RUN to new molecules: one output row per input row, in input order.
+"""Apply a fine-tuned RUN to new molecules: one output row per input row, in input order, beside the
+input's other columns (IDs, names), so every prediction can be joined back to what it is about.
 
 Input is read and written in chunks, so memory stays bounded however large the file. Each
 chunk's valid molecules are featurised and described in memory with the settings the models
@@ -24,8 +25,9 @@ import pandas as pd
 import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError, reported_as, temporary_beside
-from lgmcl_dgl.data.load import CSV_OPTIONS, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column, resolve_source
-from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds
+from lgmcl_dgl.data.load import (CSV_OPTIONS, DEFAULT_ENCODING, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column,
+                                 resolve_source, undecodable)
+from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds, smiles_column_for
 
 
 @dataclass
@@ -33,7 +35,8 @@ class PredictConfig:
     batch_size: int = 256  # molecules per forward pass
     chunk_size: int = 1024  # rows read, featurised and written at a time: bounds memory; the unit workers overlap
     device: str = "cpu"
-    smiles_column: str | None = None
+    smiles_column: str | None = None  # None: the run's SMILES column when the input has it, else guessed
+    encoding: str = DEFAULT_ENCODING  # of the input file
     jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
     precision: str = "float32"  # "bfloat16": the text encoder in bf16 (faster on CPUs with AVX512-BF16/AMX)
     threads: int | None = None  # torch threads scoring; None = 1 beside workers (more would only spin), else torch's
@@ -48,15 +51,15 @@ class PredictConfig:
 PRECISIONS = ("float32", "bfloat16")
 
 
-def iter_smiles_chunks(source: str | Path, smiles_column: str | None = None,
-                       chunk_size: int = 4096) -> Iterator[tuple[np.ndarray, list[str]]]:
-    """(data rows, SMILES) of a CSV, SMILES file or registry name, ``chunk_size`` rows at a time."""
+def iter_smiles_chunks(source: str | Path, smiles_column: str | None = None, chunk_size: int = 4096,
+                       encoding: str = DEFAULT_ENCODING) -> Iterator[tuple[np.ndarray, list[str], pd.DataFrame]]:
+    """(data rows, SMILES, the other columns) of a CSV, SMILES file or registry name, ``chunk_size`` rows at a time."""
     path, spec = resolve_source(source)
     if path.suffix.lower() in SMILES_FILE_SUFFIXES:
-        yield from _smiles_file_chunks(path, chunk_size)
+        yield from _smiles_file_chunks(path, chunk_size, encoding)
         return
     try:
-        reader = pd.read_csv(path, **CSV_OPTIONS, chunksize=chunk_size)
+        reader = pd.read_csv(path, **CSV_OPTIONS, chunksize=chunk_size, encoding=encoding)
         start = 0
         for frame in reader:
             frame.columns = [str(c).strip() for c in frame.columns]
@@ -64,38 +67,61 @@ def iter_smiles_chunks(source: str | Path, smiles_column: str | None = None,
                 smiles_column = smiles_column or (spec.smiles_column if spec else None) or _guess_smiles_column(path, frame)
                 if smiles_column not in frame.columns:
                     raise InputError(f"{path}: no column {smiles_column!r}; columns are {list(frame.columns)}")
-            yield np.arange(start, start + len(frame)), [s.strip() for s in frame[smiles_column].tolist()]
+            others = frame.drop(columns=[smiles_column]).reset_index(drop=True)
+            yield np.arange(start, start + len(frame)), [s.strip() for s in frame[smiles_column].tolist()], others
             start += len(frame)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: empty file, no header and no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, header=True) from None
+    except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a readable CSV: {exc}") from None
 
 
-def _smiles_file_chunks(path: Path, chunk_size: int) -> Iterator[tuple[np.ndarray, list[str]]]:
+def _smiles_file_chunks(path: Path, chunk_size: int,
+                        encoding: str) -> Iterator[tuple[np.ndarray, list[str], pd.DataFrame]]:
     rows, smiles = [], []
-    with open(path, encoding="utf-8") as handle:
-        for row, line in enumerate(handle):
-            line = line.strip()
-            rows.append(row)
-            smiles.append(line.split()[0] if line else "")
-            if len(smiles) == chunk_size:
-                yield np.asarray(rows), smiles
-                rows, smiles = [], []
+    try:
+        with open(path, encoding=encoding) as handle:
+            for row, line in enumerate(handle):
+                line = line.strip()
+                rows.append(row)
+                smiles.append(line.split()[0] if line else "")
+                if len(smiles) == chunk_size:
+                    yield np.asarray(rows), smiles, pd.DataFrame(index=range(len(rows)))
+                    rows, smiles = [], []
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, header=False) from None
     if smiles:
-        yield np.asarray(rows), smiles
+        yield np.asarray(rows), smiles, pd.DataFrame(index=range(len(rows)))
 
 
-def prediction_columns(task_names: list[str], n_seeds: int) -> list[str]:
-    columns = ["row", "smiles"]
+def prediction_columns(task_names: list[str], n_seeds: int, kept: list[str] = ()) -> list[str]:
+    """row, smiles, the input's other columns (``kept``, already renamed by ``kept_names``), predictions, error."""
+    columns = ["row", "smiles", *kept]
     for name in task_names:
         columns += [name, f"{name}_std"] if n_seeds > 1 else [name]
     return columns + ["error"]
 
 
+def kept_names(input_columns: list[str], task_names: list[str], n_seeds: int) -> dict[str, str]:
+    """Input column -> its output name: its own, or ``input_<name>`` where that is taken by an output column
+    (say the labels of a task the run predicts)."""
+    taken = set(prediction_columns(task_names, n_seeds))
+    names = {}
+    for column in input_columns:
+        name = column
+        while name in taken:
+            name = f"input_{name}"
+        taken.add(name)
+        names[column] = name
+    return names
+
+
 def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: list[int],
-                per_seed: np.ndarray, task_names: list[str]) -> pd.DataFrame:
-    """Rows of one chunk: ``per_seed`` is (seeds, len(valid), tasks) in original units."""
+                per_seed: np.ndarray, task_names: list[str], kept: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of one chunk: ``per_seed`` is (seeds, len(valid), tasks) in original units; ``kept`` the input's
+    other columns under their output names."""
     n_seeds = per_seed.shape[0]
     mean = np.full((len(smiles), len(task_names)), np.nan, np.float32)
     std = np.full_like(mean, np.nan)
@@ -103,6 +129,8 @@ def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: l
         mean[valid] = per_seed.mean(axis=0)
         std[valid] = per_seed.std(axis=0)
     columns = {"row": rows, "smiles": smiles}
+    if kept is not None:
+        columns.update({name: kept[name].to_numpy() for name in kept.columns})
     for j, name in enumerate(task_names):
         columns[name] = mean[:, j]
         if n_seeds > 1:
@@ -253,6 +281,7 @@ class _Chunk:
     smiles: list[str]
     results: list | None
     texts: list[str] | None = None
+    kept: pd.DataFrame | None = None  # the input's other columns, under their output names
 
 
 def describe_as_trained(text: dict, smiles: list[str]) -> list[str]:
@@ -304,7 +333,7 @@ def _score_chunk(ensemble: Ensemble, chunk: _Chunk, batch_size: int,
             raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
         texts = [descriptions[int(r.row)] for r in records]
     per_seed = ensemble.predict_records(records, texts, batch_size)
-    return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names)
+    return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names, chunk.kept)
 
 
 def predict(run: str | Path, source: str | Path, out: str | Path, config: PredictConfig | None = None,
@@ -313,7 +342,7 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
 
     ``source`` is a CSV, SMILES file, registry name or featurize directory (whose settings must
     match the models'); ``descriptions`` (an augment directory of the same input) replaces
-    describing on the fly.
+    describing on the fly. A CSV's other columns are kept beside the predictions.
     """
     from lgmcl_dgl.featurize.pipeline import default_jobs
 
@@ -324,12 +353,14 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
     if featurized:
         chunks = _featurized_chunks(ensemble, Path(source), config.chunk_size)
     else:
-        chunks = (_Chunk(rows, smiles, None) for rows, smiles in iter_smiles_chunks(source, config.smiles_column, config.chunk_size))
+        smiles_column = smiles_column_for(run, source, config.smiles_column, config.encoding)
+        chunks = _input_chunks(iter_smiles_chunks(source, smiles_column, config.chunk_size, config.encoding),
+                               ensemble.task_names, len(ensemble.seeds))
     text = ensemble.text if ensemble.uses_text and known is None else None
     jobs = default_jobs() if config.jobs is None else config.jobs
     if featurized and text is None:
         jobs = 0  # nothing left to prepare: sending the records to workers and back would be all cost
-    writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
+    writer = None  # opened at the first chunk, which names the input's columns
     threads = torch.get_num_threads()
     # beside workers that keep the other cores busy, a second torch thread mostly spins: 2.55 vs 3.66
     # CPU-ms per molecule for the small preset's model (docs/finetune.md)
@@ -337,12 +368,27 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
     ok = False
     try:
         for chunk in _prepared(chunks, ensemble.featurize_config(), text, jobs):
+            if writer is None:
+                kept = list(chunk.kept.columns) if chunk.kept is not None else []
+                writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds), kept))
             writer.write(_score_chunk(ensemble, chunk, config.batch_size, known))
+        if writer is None:  # no rows: the header alone
+            writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
         ok = True
     finally:
         torch.set_num_threads(threads)
-        writer.close(ok)
+        if writer is not None:
+            writer.close(ok)
     return Path(out)
+
+
+def _input_chunks(chunks: Iterable[tuple[np.ndarray, list[str], pd.DataFrame]], task_names: list[str],
+                  n_seeds: int) -> Iterator[_Chunk]:
+    names = None
+    for rows, smiles, others in chunks:
+        if names is None:
+            names = kept_names(list(others.columns), task_names, n_seeds)
+        yield _Chunk(rows, smiles, None, kept=others.rename(columns=names))
 
 
 def _known_descriptions(ensemble: Ensemble, directory: str | Path) -> dict[int, str]:

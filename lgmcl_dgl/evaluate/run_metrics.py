@@ -10,22 +10,23 @@ from typing import Any
 import numpy as np
 
 from lgmcl_dgl.data.artifacts import Manifest, atomic_write_json, atomic_write_text
-from lgmcl_dgl.data.load import InputError, load_molecules, write_invalid_csv
+from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError, load_molecules, write_invalid_csv
 from lgmcl_dgl.data.splits import PARTS
 from lgmcl_dgl.evaluate import plots
 from lgmcl_dgl.evaluate.labels import check_labels
 from lgmcl_dgl.evaluate.metrics import PRIMARY_METRIC, score, summarize_seeds
 from lgmcl_dgl.evaluate.predict import Ensemble, labelled_predictions
-from lgmcl_dgl.evaluate.run_dir import RUN_KIND, seed_dir
+from lgmcl_dgl.evaluate.run_dir import RUN_KIND, seed_dir, smiles_column_for, trained_smiles_column
 
 
 @dataclass
 class EvaluateConfig:
-    smiles_column: str | None = None
+    smiles_column: str | None = None  # None: the run's SMILES column when the input has it, else guessed
     target_columns: list[str] | None = None  # default: the run's task names
     split: str | None = None  # with no INPUT: score each seed on this part of its own split
     batch_size: int = 256
     device: str = "cpu"
+    encoding: str = DEFAULT_ENCODING  # of INPUT (its own split is read as the run read it)
 
 
 def evaluate_run(run: str | Path, source: str | Path | None = None, out: str | Path | None = None,
@@ -42,7 +43,8 @@ def evaluate_run(run: str | Path, source: str | Path | None = None, out: str | P
         return _evaluate_own_split(ensemble, run, part, out, config)
     out = Path(out) if out is not None else run / "evaluations" / Path(str(source)).stem
     columns = config.target_columns or ensemble.task_names
-    table = load_molecules(source, config.smiles_column, columns, require_targets=True)
+    table = load_molecules(source, smiles_column_for(run, source, config.smiles_column, config.encoding), columns,
+                           require_targets=True, encoding=config.encoding)
     if table.task_names != ensemble.task_names:
         raise InputError(f"{table.source}: columns {table.task_names} are not the run's tasks {ensemble.task_names}; "
                          "name the columns holding them with --target-columns, in that order")
@@ -59,8 +61,8 @@ def _evaluate_own_split(ensemble: Ensemble, run: Path, part: str, out: Path, con
     """Each seed on its own part (random splits differ per seed, so there is no ensemble here)."""
     manifest = Manifest.read(run, kind=RUN_KIND)
     source = manifest.extra["source"]
-    run_config = manifest.config
-    table = load_molecules(source, run_config.get("smiles_column"), ensemble.task_names, require_targets=True)
+    table = load_molecules(source, trained_smiles_column(run), ensemble.task_names, require_targets=True,
+                           encoding=manifest.extra.get("encoding", DEFAULT_ENCODING))
     position_of = {int(r): i for i, r in enumerate(table.rows)}
     metric = PRIMARY_METRIC[ensemble.task_type]
     seed_scores = []

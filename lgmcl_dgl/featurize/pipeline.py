@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_bytes, entries_besides_locks,
                                      exclusive, remove_leftover_temporaries, reported_as, sha256_file)
-from lgmcl_dgl.data.load import LABEL_COLUMNS, ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
+from lgmcl_dgl.data.load import (DEFAULT_ENCODING, LABEL_COLUMNS, ROWS, InputError, InvalidRow, parse_smiles, read_table,
+                                 write_invalid_csv)
 from lgmcl_dgl.featurize.dataset import (DISTANCES, MANIFEST_KIND, SHARD_META, SHARDS_DIR, SMILES_FILE, MoleculeRecord,
                                          read_shard_meta)
 from lgmcl_dgl.featurize.distances import hop_distances
@@ -52,6 +53,7 @@ class FeaturizeConfig:
     merge: bool = False  # only join the shards that slices wrote; fail if any is missing
     force: bool = False  # ignore the cache and finished shards
     progress: bool = True
+    encoding: str = DEFAULT_ENCODING  # of the input file; not a setting: SMILES and labels are ASCII either way
 
     def __post_init__(self) -> None:
         self.fingerprints = check_fingerprint_names(tuple(self.fingerprints))
@@ -200,7 +202,7 @@ def featurize(source: str | Path, out_dir: str | Path, config: FeaturizeConfig |
     """
     config = config or FeaturizeConfig()
     out = Path(out_dir)
-    table = read_table(source, config.smiles_column, config.target_columns)
+    table = read_table(source, config.smiles_column, config.target_columns, encoding=config.encoding)
     settings = config.settings()
     inputs = {"input": sha256_file(table.source)}
     if entries_besides_locks(out) and not ((out / MANIFEST).is_file() or (out / SHARDS_DIR).is_dir()):
@@ -270,7 +272,7 @@ def _write_manifest(out: Path, table, plan, settings: dict, inputs: dict, config
     fingerprint_dim = sum(FINGERPRINT_SIZES[f] for f in config.fingerprints)
     Manifest(kind=MANIFEST_KIND, config=settings, inputs=inputs,
              counts={"n_input": table.n_input, "n_valid": n_valid, "n_invalid": len(invalid), "n_shards": len(plan)},
-             extra={"source": str(table.source), "task_names": table.task_names,
+             extra={"source": str(table.source), "smiles_column": table.smiles_column, "task_names": table.task_names,
                     "node_feat_dim": dims[0], "edge_feat_dim": dims[1], "fingerprint_dim": fingerprint_dim,
                     "fingerprints": list(config.fingerprints), "fingerprint_layout": fingerprint_layout(config.fingerprints),
                     "shards": sorted(keep)}).write(out)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from lgmcl_dgl.data.artifacts import (LOCK, MANIFEST, ArtifactError, Manifest, atomic_write_json, atomic_write_text,
                                       exclusive, remove_leftover_temporaries, reported_as, sha256_file)
-from lgmcl_dgl.data.load import ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
+from lgmcl_dgl.data.load import DEFAULT_ENCODING, ROWS, InputError, InvalidRow, parse_smiles, read_table, write_invalid_csv
 from lgmcl_dgl.text.backends import BACKENDS, Outcome, Report, make_backend, with_fallback
 from lgmcl_dgl.text.backends import rdkit as rdkit_backend
 from lgmcl_dgl.text.describe import render
@@ -61,6 +61,7 @@ class AugmentConfig:
     merge: bool = False  # only join the slices of --num-shards runs into OUT; fail if any is unfinished
     overwrite: bool = False  # replace what OUT holds (LLM answers still come from the answer cache)
     progress: bool = True
+    encoding: str = DEFAULT_ENCODING  # of the input file; not in the identity: SMILES are ASCII either way
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -187,7 +188,7 @@ def _read_input(source: str | Path, config: AugmentConfig) -> tuple[list[int], l
 
         dataset = FeaturizedDataset(path)
         return [int(r) for r in dataset.rows], list(dataset.smiles), path / MANIFEST
-    table = read_table(source, config.smiles_column, target_columns=[])
+    table = read_table(source, config.smiles_column, target_columns=[], encoding=config.encoding)
     return [int(r) for r in table.rows], table.smiles, table.source
 
 

@@ -107,6 +107,13 @@ class RunLogger:
             plot_curves(self.steps.path, self.out_dir / CURVE)
 
 
+def epoch_line(row: dict[str, Any], epochs: int, label: str = "") -> str:
+    """``seed 1, epoch 3/30: loss 0.41, ...``: one finished epoch (numbered from 1, as in every log and plot)."""
+    prefix = f"{label}, " if label else ""
+    values = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float))
+    return f"{prefix}epoch {row['epoch']}/{epochs}: {values}"
+
+
 def plot_curves(csv_path: Path, png_path: Path) -> Path | None:
     """Every ``loss*`` column against ``step`` in one PNG (log-scale y when all values are positive)."""
     import matplotlib

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from lgmcl_dgl.train import distributed
 from lgmcl_dgl.train.checkpoint import (capture_rng_state, discard_after, list_checkpoints, load_latest, restore_rng_state,
                                         save_checkpoint)
-from lgmcl_dgl.train.logging import STEP_LOG, RunLogger, log, peak_memory_mb
+from lgmcl_dgl.train.logging import STEP_LOG, RunLogger, epoch_line, log, peak_memory_mb
 
 StepFn = Callable[[torch.nn.Module, Any], dict[str, torch.Tensor]]
 EvaluateFn = Callable[[torch.nn.Module], dict[str, float]]
@@ -70,6 +70,7 @@ class TrainConfig:
     patience: int | None = None  # epochs without improvement before stopping
     progress: bool = True
     tensorboard: bool = True
+    label: str = ""  # names the progress bar and each epoch line when a caller trains several models, e.g. "seed 2"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam"):
@@ -91,7 +92,7 @@ class TrainResult:
     train_seconds: float  # over all invocations of this run
     last_metrics: dict[str, float] = field(default_factory=dict)
     best_metrics: dict[str, float] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)  # one row per finished epoch
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per finished epoch, "epoch" from 1
 
 
 @dataclass
@@ -99,7 +100,7 @@ class _State:
     """Everything besides tensors that a resumed run needs; saved as JSON in each checkpoint."""
 
     step: int = 0
-    epoch: int = 0
+    epoch: int = 0  # epochs finished; the one in progress is logged and shown as epoch + 1
     batch_in_epoch: int = 0
     molecules_seen: int = 0
     train_seconds: float = 0.0
@@ -196,7 +197,7 @@ class _Trainer:
         seconds_before = self.state.train_seconds
         stopped = self.state.finished or "epochs"
         bar = tqdm(total=self.total_steps, initial=self.state.step, unit="step", dynamic_ncols=True,
-                   disable=not (self.config.progress and self.dist.is_main))
+                   desc=self.config.label or None, disable=not (self.config.progress and self.dist.is_main))
         with _signals_to_flag(self):
             while self.state.finished is None and self.state.epoch < self.config.epochs:
                 if self.config.max_steps is not None and self.state.step >= self.config.max_steps:
@@ -263,7 +264,7 @@ class _Trainer:
                 now = time.monotonic()
                 rate = tick_molecules / max(now - tick, 1e-9)
                 tick, tick_molecules = now, 0
-                self.logger.log_step({"step": state.step, "epoch": state.epoch,
+                self.logger.log_step({"step": state.step, "epoch": state.epoch + 1,  # numbered from 1, as shown
                                       "lr": self.scheduler.get_last_lr()[0],
                                       **reduced, "mol_per_s": rate,
                                       "elapsed_s": state.train_seconds + now - started})
@@ -276,7 +277,7 @@ class _Trainer:
             if stop:
                 return stop
         seconds = time.monotonic() - epoch_start
-        row = {"epoch": state.epoch, "step": state.step,
+        row = {"epoch": state.epoch + 1, "step": state.step,
                **{k: v / max(state.epoch_steps, 1) for k, v in state.epoch_sums.items()},
                "mol_per_s": state.epoch_molecules / max(seconds, 1e-9),
                "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds}
@@ -286,8 +287,7 @@ class _Trainer:
         state.history.append(row)
         self.logger.log_epoch(row)
         if self.dist.is_main:
-            line = "epoch {epoch}: ".format(**row) + ", ".join(
-                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float))
+            line = epoch_line(row, cfg.epochs, cfg.label)
             if bar.disable:  # no bar, no printing: the line goes where the caller's logging sends it
                 log.info(line)
             else:
@@ -402,8 +402,8 @@ class _Trainer:
                         self.dist.world_size, len(extra["rng"]))
         self.logger.resume_at(self.state.step, self.state.epoch)
         if self.dist.is_main:
-            log.info("resumed from %s (step %d, epoch %d, batch %d)", checkpoint.path, self.state.step,
-                     self.state.epoch, self.state.batch_in_epoch)
+            log.info("%sresumed from %s (step %d, epoch %d, batch %d)", f"{self.config.label}: " if self.config.label
+                     else "", checkpoint.path, self.state.step, self.state.epoch + 1, self.state.batch_in_epoch)
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -149,3 +149,31 @@ def test_several_guessed_columns_to_train_on_must_all_be_classes(moleculenet: Pa
         check_guessed_targets(esol)
     for multi_task in ("tox21.csv.gz", "BBBP.csv"):
         check_guessed_targets(read_table(moleculenet / multi_task))
+
+
+def _latin1_csv(path: Path, rows_before: int) -> Path:
+    """A CSV saved by an older spreadsheet: latin-1, one accented name ``rows_before`` rows in, far beyond the
+    first read buffer when ``rows_before`` is large."""
+    lines = ["name,smiles,y"] + [f"m{i},CCO,{i % 2}" for i in range(rows_before)] + ["Caféine,Cn1cnc2c1c(=O)n(C)c(=O)n2C,1"]
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+@pytest.mark.parametrize("rows_before", [2, 30_000])
+def test_a_non_utf8_file_names_its_row_and_the_encoding_option(tmp_path: Path, rows_before: int):
+    path = _latin1_csv(tmp_path / "old.csv", rows_before)
+    with pytest.raises(InputError) as error:
+        read_table(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: row {rows_before} (line {rows_before + 2}) is not valid utf-8 (byte 0xe9)")
+    assert "--encoding" in message
+    table = read_table(path, encoding="latin-1")
+    assert table.n_input == rows_before + 1 and table.smiles[-1] == "Cn1cnc2c1c(=O)n(C)c(=O)n2C"
+
+
+def test_a_non_utf8_smiles_file_names_its_line(tmp_path: Path):
+    path = tmp_path / "m.smi"
+    path.write_bytes("CCO ethanol\nCn1cnc2c1c(=O)n(C)c(=O)n2C caféine\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"m.smi: row 1 \(line 2\) is not valid utf-8 .*--encoding"):
+        read_table(path)
+    assert read_table(path, encoding="cp1252").smiles == ["CCO", "Cn1cnc2c1c(=O)n(C)c(=O)n2C"]

@@ -47,6 +47,30 @@ def test_finetune_evaluate_predict_on_a_slice(moleculenet, tmp_path):
     assert "seed-ensemble" in output and (tmp_path / "eval" / "metrics.json").is_file()
 
 
+def test_one_seed_prints_its_value_and_the_tasks_it_could_not_score(moleculenet, tmp_path):
+    """No '+- 0.000' for a single seed; a task with one class in a part is named on the console, not only in
+    metrics.json."""
+    frame = pd.read_csv(moleculenet / "BBBP.csv", nrows=60)[["smiles", "p_np"]]
+    frame["rare"] = [1, 1] + [0] * 58  # rows 0 and 1 hold its only positives
+    source = tmp_path / "two_tasks.csv"
+    frame.to_csv(source, index=False)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(apply_overrides(load_preset("small").to_dict(), TINY_MODEL)))
+    split = tmp_path / "split.json"
+    parts = {"train": list(range(0, 40)), "val": list(range(40, 50)), "test": list(range(50, 59))}  # 59 is invalid
+    split.write_text(json.dumps(parts))
+    output = _invoke("finetune", source, "-o", tmp_path / "run", "--config", config, "--epochs", 1, "--jobs", 1,
+                     "--split-file", split, "--modalities", "local", "fingerprints")
+    lines = output.strip().splitlines()
+    assert "not in the test ROC-AUC, one class only in that part: rare" in lines
+    assert any(line.startswith("not in the val ROC-AUC, one class only in that part: ") and "rare" in line
+               for line in lines)
+    assert lines[-1].startswith("test ROC-AUC ") and "+-" not in lines[-1] and "over seed(s) 0" in lines[-1]
+
+    lines = _invoke("evaluate", tmp_path / "run", "--split", "test").strip().splitlines()
+    assert lines[0] == "not in the roc_auc, one class only: rare" and "+-" not in lines[1]
+
+
 def test_bad_input_is_one_clear_line(tmp_path):
     source = tmp_path / "bad.csv"
     source.write_text("smiles,y\nCCO,0\nCCN,7\n")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from lgmcl_dgl.evaluate.metrics import classification_metrics, regression_metrics, summarize_seeds
+from lgmcl_dgl.evaluate.metrics import (classification_metrics, format_over_seeds, format_skipped, regression_metrics,
+                                       summarize_seeds)
 
 
 def test_roc_auc_masks_missing_labels_and_names_single_class_tasks():
@@ -34,3 +35,17 @@ def test_summarize_seeds():
     assert summary["mean"] == pytest.approx(0.9)
     assert summary["std"] == pytest.approx(np.std([0.8, 0.9, 1.0]))
     assert summary["per_seed"] == [0.8, 0.9, 1.0]
+
+
+def test_one_seed_shows_its_value_several_their_spread():
+    assert format_over_seeds(summarize_seeds([0.91234])) == "0.912"
+    assert format_over_seeds(summarize_seeds([0.8, 1.0])) == "0.900 +- 0.100"
+    assert format_over_seeds(summarize_seeds([0.8, None])) == "0.800"  # one seed scored
+    assert format_over_seeds(summarize_seeds([None])) == "n/a"
+
+
+def test_skipped_tasks_are_named_with_their_seeds_when_there_are_several():
+    assert format_skipped({0: ["NR-AR"]}) == "NR-AR"
+    assert format_skipped({0: ["NR-AR", "SR-MMP"], 1: ["NR-AR"], 2: []}) == "NR-AR (seeds 0, 1), SR-MMP (seed 0)"
+    assert format_skipped({0: [], 1: []}) == ""
+    assert format_skipped({0: [f"t{j}" for j in range(12)]}, limit=3) == "t0, t1, t2 and 9 more"

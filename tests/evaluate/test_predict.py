@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lgmcl_dgl.data.artifacts import ArtifactError
+from lgmcl_dgl.data.load import InputError
 from lgmcl_dgl.evaluate.predict import PredictConfig, chunk_frame, iter_smiles_chunks, labelled_predictions, predict
 from lgmcl_dgl.featurize.pipeline import FeaturizeConfig, featurize
 
@@ -20,7 +21,8 @@ def test_predict_keeps_every_row_in_order_with_errors(tiny_run, tmp_path):
     frame = pd.read_csv(out, keep_default_na=False)
     assert frame["row"].tolist() == list(range(8))
     assert frame["smiles"].tolist() == ["CCO", "not_a_smiles", "", "c1ccccc1O", "C1CC", "CC(=O)Nc1ccc(O)cc1", "", "CCN"]
-    assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "error"]  # two seeds: mean and std
+    assert list(frame.columns) == ["row", "smiles", "name", "p_np", "p_np_std", "error"]  # two seeds: mean and std
+    assert frame["name"].tolist() == ["a", "b", "c", "d", "e", "f", "", "h"]
     bad = frame["error"] != ""
     assert bad.tolist() == [False, True, True, False, True, False, True, False]
     assert "unclosed ring" in frame.loc[4, "error"] and frame.loc[2, "error"] == frame.loc[6, "error"] == "empty SMILES"
@@ -106,7 +108,34 @@ def test_smiles_file_chunks(tmp_path):
     path.write_text("CCO one\n\nc1ccccc1\n")
     chunks = list(iter_smiles_chunks(path, chunk_size=2))
     assert [c[0].tolist() for c in chunks] == [[0, 1], [2]]
-    assert [s for _, smiles in chunks for s in smiles] == ["CCO", "", "c1ccccc1"]
+    assert [s for _, smiles, _ in chunks for s in smiles] == ["CCO", "", "c1ccccc1"]
+    assert [len(others) for _, _, others in chunks] == [2, 1] and not len(chunks[0][2].columns)
+
+
+def test_predictions_keep_the_inputs_other_columns_in_input_order(tiny_run, tmp_path):
+    """IDs and names stay beside their predictions; an input column named like an output column (here the labels
+    of the task the run predicts) is kept as input_<name>."""
+    run, _ = tiny_run
+    source = tmp_path / "ids.csv"
+    source.write_text('id,p_np,smiles,note\nX7,1,CCO,first\nX3,,C1CC,\nX9,0,c1ccccc1O,"with, comma"\n')
+    frame = pd.read_csv(predict(run, source, tmp_path / "p.csv", PredictConfig(chunk_size=2)), keep_default_na=False,
+                        dtype=str)
+    assert list(frame.columns) == ["row", "smiles", "id", "input_p_np", "note", "p_np", "p_np_std", "error"]
+    assert frame["id"].tolist() == ["X7", "X3", "X9"] and frame["input_p_np"].tolist() == ["1", "", "0"]
+    assert frame["note"].tolist() == ["first", "", "with, comma"]
+    assert frame["error"].tolist()[1] != "" and frame["p_np"].tolist()[1] == "" and frame["p_np"].tolist()[0] != ""
+
+
+def test_a_latin1_input_is_named_and_read_with_its_encoding(tiny_run, tmp_path):
+    run, _ = tiny_run
+    source = tmp_path / "old.csv"
+    source.write_bytes("name,smiles\nethanol,CCO\nCaféine,Cn1cnc2c1c(=O)n(C)c(=O)n2C\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"old.csv: row 1 \(line 3\) is not valid utf-8 .*--encoding"):
+        predict(run, source, tmp_path / "p.csv")
+    assert not (tmp_path / "p.csv").exists()
+    frame = pd.read_csv(predict(run, source, tmp_path / "p.csv", PredictConfig(encoding="latin-1")),
+                        keep_default_na=False)
+    assert frame["name"].tolist() == ["ethanol", "Caféine"] and (frame["error"] == "").all()
 
 
 def test_scoring_threads_are_a_setting_and_restored(tiny_run, tmp_path):

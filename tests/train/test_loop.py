@@ -239,7 +239,25 @@ def test_without_a_progress_bar_epoch_lines_go_to_logging_not_stdout(tmp_path, c
               TrainConfig(epochs=2, batch_size=8, progress=False))
     assert "epoch" not in capsys.readouterr().out
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
-    assert [line.split(":")[0] for line in lines] == ["epoch 0", "epoch 1"] and "loss" in lines[0]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"] and "loss" in lines[0]
+
+
+def test_epochs_count_from_1_in_lines_logs_and_history_and_a_label_names_bar_and_lines(tmp_path, capsys):
+    """Numbers the console shows are the ones the logs, the curves and best_epoch hold; with several models
+    trained one after another (finetune's seeds) the label tells their lines apart."""
+    out = tmp_path / "labelled"
+    result = train(make_model(), make_data(), collate, mse_step, out,
+                   TrainConfig(epochs=2, batch_size=8, progress=True, label="seed 3", monitor="val_score", mode="min"),
+                   evaluate=lambda model: {"val_score": 1.0})
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if "epoch" in line]
+    assert [line.split(":")[0] for line in lines] == ["seed 3, epoch 1/2", "seed 3, epoch 2/2"]
+    assert "seed 3: 100%" in captured.err.replace("\r", "\n")
+    with open(out / "epoch_log.csv", newline="") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+    with open(out / "train_log.csv", newline="") as handle:
+        assert {row["epoch"] for row in csv.DictReader(handle)} == {"1", "2"}
+    assert [row["epoch"] for row in result.history] == [1, 2] and result.best_metrics["epoch"] == 1
 
 
 if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP
