@@ -111,6 +111,7 @@ class _Data:
     features: Any  # FeaturizedDataset
     featurizer: dict[str, Any]
     task_type: str
+    duplicates: Any  # data.duplicates.Duplicates: copies of a molecule, reported in the run
     merged: np.ndarray  # positions of copies whose labels were merged into their first copy: in no split part
     descriptions: list[str] | None = None
     smiles_ids: list[list[int]] | None = None  # token ids per molecule when the text branch is on
@@ -155,6 +156,9 @@ def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
     data = _prepare_data(source, config, atom_featurizer)
     _claim_run_dir(run, config)  # only now: a command refused for its input leaves no run that blocks the corrected one
     atomic_write_text(run / INVALID_CSV, pd.read_csv(data.features.path / INVALID_CSV).to_csv(index=False))
+    write_duplicates_csv(run / DUPLICATES_CSV, data.table, data.duplicates)
+    if data.duplicates.groups:
+        log.info("%s: %s; see %s", data.source, data.duplicates.summary(config.duplicates), run / DUPLICATES_CSV)
     model_config, tokenizer, pretrained_weights = _model_setup(data, run, config, pretrained)
     for seed in config.seeds:
         if seed in finished_seeds(run):
@@ -258,14 +262,11 @@ def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: s
     task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
     check_labels(table.labels, table.task_names, task_type, table_source, table.rows)
     duplicates = find_duplicates(table)
-    write_duplicates_csv(run / DUPLICATES_CSV, table, duplicates)
-    if duplicates.groups:
-        log.info("%s: %s; see %s", table_source, duplicates.summary(config.duplicates), run / DUPLICATES_CSV)
     if config.duplicates == "merge":
         table.labels = merged_labels(table, duplicates, task_type)
     merged = duplicates.copies if config.duplicates == "merge" else np.zeros(0, np.int64)
     featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}
-    return _Data(table_source, source_sha, table, features, featurizer, task_type, merged)
+    return _Data(table_source, source_sha, table, features, featurizer, task_type, duplicates, merged)
 
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:

@@ -80,7 +80,7 @@ class RunLogger:
         row's step, and the resumed run logs the row again."""
         if self.enabled:
             self.steps.truncate_after("step", step)
-            self.epochs.truncate_after("epoch", epoch - 1)
+            self.epochs.truncate_after("epoch", epoch)  # rows are numbered from 1: epoch k's row says k
 
     def log_step(self, row: dict[str, Any]) -> None:
         if not self.enabled:
