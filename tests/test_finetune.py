@@ -109,7 +109,7 @@ def test_a_truncated_last_checkpoint_falls_back_to_the_one_before(bbbp60, tmp_pa
                              env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"falling back to {saved[-2].name}" in resumed.stderr and "starts over" not in resumed.stderr
-    assert pd.read_csv(training / "epoch_log.csv")["epoch"].tolist() == list(range(8))  # each epoch once
+    assert pd.read_csv(training / "epoch_log.csv")["epoch"].tolist() == list(range(1, 9))  # each epoch once, numbered from 1
 
 
 def test_a_command_refused_for_its_input_leaves_nothing_that_blocks_the_corrected_one(bbbp60, tmp_path):
