@@ -42,9 +42,12 @@ STEPS = ("featurize", "augment", "pretrain", "finetune")
 #: augment's count of rows a rerun took over from the killed run
 VOLATILE = {"created", "train_seconds", "wall_seconds", "epoch_seconds", "elapsed_s", "mol_per_s", "peak_memory_mb",
             "seconds", "molecules_per_second", "resumed"}
-#: per file, JSON keys that differ between any two runs: pretrain's token cache records the sha256 of the
-#: featurize and augment manifests, which hold their creation time
-VOLATILE_IN = {"data/tokens/manifest.json": {"inputs"}}
+#: per file, JSON keys that differ between any two runs: augment's manifest reports what this invocation
+#: did (a resumed one describes fewer rows), pretrain's token cache records the sha256 of the featurize and
+#: augment manifests, which hold their creation time
+_AUGMENT_REPORT = {"report", "summary"}
+VOLATILE_IN = {"manifest.json": _AUGMENT_REPORT, "data/augment/manifest.json": _AUGMENT_REPORT,
+               "data/tokens/manifest.json": {"inputs"}}
 SKIPPED_DIRS = {"checkpoints", "tensorboard"}
 #: small enough for a step to take seconds on one core (dotted keys of the model config)
 TINY_MODEL = {"embed_dim": 16, "local.hidden": 16, "local.layers": 1, "global.d_model": 16, "global.heads": 2,

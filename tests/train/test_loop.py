@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fs_faults import tmpfs
 
 from lgmcl_dgl.train.checkpoint import list_checkpoints
 from lgmcl_dgl.train.loop import EpochBatches, TrainConfig, lr_lambda, train
@@ -127,6 +126,8 @@ def test_resume_without_a_usable_checkpoint_starts_over_and_cuts_the_logs(tmp_pa
 
 
 def test_a_full_disk_at_checkpoint_time_keeps_training(tmp_path, caplog):
+    from fs_faults import tmpfs  # here: this file is also the kill test's child script, run without tests/ on its path
+
     run_tiny(tmp_path / "straight")
     out = tmp_path / "out"
     with tmpfs(out / "checkpoints", "4k"), caplog.at_level(logging.WARNING):  # no checkpoint fits
