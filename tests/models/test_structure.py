@@ -136,6 +136,22 @@ def test_encoder_outputs_on_dgllife_graphs_need_no_stored_distances(batches):
     torch.testing.assert_close(ours, dgllife, rtol=1e-5, atol=1e-5)
 
 
+def test_the_bias_is_float32_under_autocast(batches):
+    """Mixed precision (the training loop's --amp, on CUDA) runs the bond bias's linear map in half
+    precision; the bias stays float32, the bond values rounded once."""
+    torch.manual_seed(0)
+    encoder = GlobalEncoder(tiny_config().global_, 39, 10, 16).eval()
+    graph = collate(batches["fragments and single atoms"]).graph
+    layout = AtomLayout.of(graph)
+    with torch.no_grad():
+        full, _ = encoder.structure(graph, layout)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed, _ = encoder.structure(graph, layout)
+    assert mixed.dtype == torch.float32 and torch.equal(torch.isinf(mixed), torch.isinf(full))
+    real = ~torch.isinf(full)
+    torch.testing.assert_close(mixed[real], full[real], rtol=0.01, atol=0.01)
+
+
 def test_hop_distances_saturate_and_separate_fragments():
     chain = hop_distances(300, np.stack([np.arange(299), np.arange(1, 300)], 1))
     assert chain[0, 254] == 254 and chain[0, 255] == FAR and chain[0, 299] == FAR and chain[5, 5] == 0
