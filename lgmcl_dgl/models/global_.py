@@ -116,7 +116,8 @@ class GlobalEncoder(nn.Module):
         The bias is built in one (H, B, N, N) buffer, in place: the distance lookup fills it, the bond
         bias is added on bonded pairs only and the padding mask last, so the only other (B, N, N)
         tensor is the int64 distance index (each (molecule, head) block is contiguous for the layers'
-        score additions)."""
+        score additions). The bias stays float32 under autocast, where the bond bias's linear map gives
+        half precision."""
         batch, n = layout.mask.shape
         heads = self.config.heads
         index = layout.edges(graph)
@@ -132,8 +133,8 @@ class GlobalEncoder(nn.Module):
                 bias = layout.mask.new_zeros(heads, batch, n, n, dtype=torch.float32)
             molecule, source, target = index
             head = torch.arange(heads, device=molecule.device)[None, :]  # (E, H) indices: the values' gradient
-            bias = bias.index_put_((head, molecule[:, None], source[:, None], target[:, None]),  # stays (E, H)
-                                   self.bond_bias(edge_features(graph, self.edge_feat_dim)), accumulate=True)
+            values = self.bond_bias(edge_features(graph, self.edge_feat_dim)).to(bias.dtype)  # stays (E, H); float32
+            bias = bias.index_put_((head, molecule[:, None], source[:, None], target[:, None]), values, accumulate=True)
         padding = key_padding_bias(layout.mask)
         bias = padding if bias is None else bias.add_(padding.transpose(0, 1)).transpose(0, 1)
         normalised = None

@@ -42,8 +42,9 @@ def reference_shortest_path_distances(edges, batch: int, n: int, max_distance: i
     return (max_distance + 1 - within).long()
 
 
-def reference_structure(encoder: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout) -> torch.Tensor:
-    """``GlobalEncoder.structure``'s bias before: (B, N, N, H) lookups and bond biases, then permuted."""
+def reference_structure(encoder: GlobalEncoder, graph: dgl.DGLGraph, layout: AtomLayout
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``GlobalEncoder.structure`` before: (B, N, N, H) lookups and bond biases, then permuted; adjacency."""
     batch, n = layout.mask.shape
     index = layout.edges(graph)
     bias = None
@@ -56,7 +57,13 @@ def reference_structure(encoder: GlobalEncoder, graph: dgl.DGLGraph, layout: Ato
         bonds = bonds.index_put(index, encoder.bond_bias(edge_features(graph, encoder.edge_feat_dim)), accumulate=True)
         bias = bonds if bias is None else bias + bonds
     padding = key_padding_bias(layout.mask)
-    return padding if bias is None else bias.permute(0, 3, 1, 2) + padding
+    bias = padding if bias is None else bias.permute(0, 3, 1, 2) + padding
+    normalised = None
+    if encoder.config.lambda_adj:
+        adjacency = layout.mask.new_zeros(batch, n, n, dtype=torch.float32)
+        adjacency[index] = 1.0
+        normalised = adjacency / adjacency.sum(-1, keepdim=True).clamp(min=1.0)
+    return bias, normalised
 
 
 def largest_smiles(path, column: str, count: int) -> list[str]:
@@ -96,12 +103,21 @@ def test_stored_distances_are_rdkit_topological_distances(groups, batches):
             np.testing.assert_array_equal(record.distances, expected.astype(np.uint8), err_msg=record.smiles)
 
 
+def outputs_and_gradients(encoder: GlobalEncoder, graph: dgl.DGLGraph) -> list[torch.Tensor | None]:
+    """The encoder's atom states and molecule vectors in training mode (dropout on, seeded), and the
+    gradients of their sum for every parameter."""
+    torch.manual_seed(1)
+    atoms, molecules = encoder(graph)
+    grads = torch.autograd.grad(atoms.sum() + molecules.sum(), list(encoder.parameters()), allow_unused=True)
+    return [atoms, molecules, *grads]
+
+
 @pytest.mark.parametrize("max_distance", [0, 1, 3, 8, 20, 254])
 @pytest.mark.parametrize("biases", ["spd+bond", "spd", "bond"])
-def test_biases_outputs_and_gradients_equal_the_batched_search_bit_for_bit(batches, max_distance, biases):
+def test_biases_outputs_and_gradients_equal_the_batched_search_bit_for_bit(batches, max_distance, biases, monkeypatch):
     torch.manual_seed(0)
     global_config = {"max_distance": max_distance, "spd_bias": "spd" in biases, "bond_bias": "bond" in biases}
-    encoder = GlobalEncoder(tiny_config(**{"global": global_config}).global_, 39, 10, 16).eval()
+    encoder = GlobalEncoder(tiny_config(**{"global": global_config}).global_, 39, 10, 16).train()
     with torch.no_grad():  # trained-looking weights: every distance bucket and bond bias differs
         for parameter in encoder.parameters():
             parameter.normal_()
@@ -112,16 +128,15 @@ def test_biases_outputs_and_gradients_equal_the_batched_search_bit_for_bit(batch
         bare = stored.graph.clone()
         bare.ndata.pop(DISTANCE_FIELD)  # a graph built elsewhere: the encoder searches per molecule
         layout = AtomLayout.of(stored.graph)
-        expected = reference_structure(encoder, stored.graph, layout)
-        expected_out = encoder.layers[0](encoder.embed(stored.graph.ndata["h"]), layout, expected)
-        expected_grads = torch.autograd.grad(expected_out.sum(), list(encoder.parameters()), allow_unused=True)
+        expected_bias, expected_adjacency = reference_structure(encoder, stored.graph, layout)
+        with monkeypatch.context() as patch:
+            patch.setattr(GlobalEncoder, "structure", reference_structure)
+            expected = outputs_and_gradients(encoder, stored.graph)
         for graph in (stored.graph, recomputed.graph, bare):
-            bias, _ = encoder.structure(graph, layout)
-            assert torch.equal(bias, expected), (name, max_distance)
-            out = encoder.layers[0](encoder.embed(graph.ndata["h"]), layout, bias)
-            assert torch.equal(out, expected_out), name
-            grads = torch.autograd.grad(out.sum(), list(encoder.parameters()), allow_unused=True)
-            assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(grads, expected_grads)), name
+            bias, adjacency = encoder.structure(graph, layout)
+            assert torch.equal(bias, expected_bias) and torch.equal(adjacency, expected_adjacency), (name, max_distance)
+            got = outputs_and_gradients(encoder, graph)
+            assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(got, expected)), name
 
 
 def test_encoder_outputs_on_dgllife_graphs_need_no_stored_distances(batches):
@@ -134,6 +149,22 @@ def test_encoder_outputs_on_dgllife_graphs_need_no_stored_distances(batches):
         ours = encoder(collate(records).graph)[1]
         dgllife = encoder(batch_of([r.smiles for r in records]))[1]  # same canonical SMILES, dgllife's atom order
     torch.testing.assert_close(ours, dgllife, rtol=1e-5, atol=1e-5)
+
+
+def test_the_bias_is_float32_under_autocast(batches):
+    """Mixed precision (the training loop's --amp, on CUDA) runs the bond bias's linear map in half
+    precision; the bias stays float32, the bond values rounded once."""
+    torch.manual_seed(0)
+    encoder = GlobalEncoder(tiny_config().global_, 39, 10, 16).eval()
+    graph = collate(batches["fragments and single atoms"]).graph
+    layout = AtomLayout.of(graph)
+    with torch.no_grad():
+        full, _ = encoder.structure(graph, layout)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed, _ = encoder.structure(graph, layout)
+    assert mixed.dtype == torch.float32 and torch.equal(torch.isinf(mixed), torch.isinf(full))
+    real = ~torch.isinf(full)
+    torch.testing.assert_close(mixed[real], full[real], rtol=0.01, atol=0.01)
 
 
 def test_hop_distances_saturate_and_separate_fragments():
