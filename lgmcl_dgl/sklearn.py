@@ -138,7 +138,7 @@ class _LGMCLEstimator(BaseEstimator):
             patience=self.patience if validate else None, batch_size=self.batch_size, lr=self.lr,
             weight_decay=self.weight_decay, device=self.device, jobs=self.n_jobs, progress=self.verbose)
 
-    def fit(self, X: Any, y: Any) -> "_LGMCLEstimator":
+    def fit(self, X: Any, y: Any) -> _LGMCLEstimator:
         """Train on every molecule of X (less the internal validation part that early stopping watches).
 
         The run directory goes to a new folder under ``work_dir`` (kept), or to a temporary folder
@@ -182,7 +182,7 @@ class _LGMCLEstimator(BaseEstimator):
         self.n_features_in_ = 1  # one column: the SMILES
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "auto") -> "_LGMCLEstimator":
+    def from_run(cls, run_dir: str | Path, device: str = "auto") -> _LGMCLEstimator:
         """A fitted estimator from a finished RUN (``save`` or ``lgmcl finetune``); the directory is used in place.
 
         Its parameters are the run's settings, so ``clone`` refits the same model; a CLI run's test
@@ -201,7 +201,7 @@ class _LGMCLEstimator(BaseEstimator):
         return estimator
 
     def save(self, path: str | Path) -> Path:
-        """Copy the fitted RUN directory to ``path`` (which must not exist), whole or not at all; load it with ``from_run``."""
+        """Copy the fitted RUN directory to ``path`` (which must not exist), whole or not at all."""
         check_is_fitted(self)
         target = Path(path)
         if target.exists():
