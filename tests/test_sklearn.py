@@ -162,6 +162,16 @@ def test_multi_task_regression_in_original_units(tmp_path, monkeypatch):
         LGMCLClassifier.from_run(model.run_dir_)
 
 
+def test_multi_task_classification_with_missing_labels(moleculenet):
+    tox21 = pd.read_csv(moleculenet / "tox21.csv.gz").head(40)  # 12 tasks, 19% of the labels missing
+    tasks = tox21.drop(columns=["mol_id", "smiles"])
+    model = LGMCLClassifier(**TINY).fit(tox21.smiles, tasks)
+    assert model.task_names_ == list(tasks.columns) and [c.tolist() for c in model.classes_] == [[0, 1]] * 12
+    probabilities = model.predict_proba(tox21.smiles[:5])
+    assert probabilities.shape == (5, 12) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert np.array_equal(model.predict(tox21.smiles[:5]), (probabilities >= 0.5).astype(float))
+
+
 def test_save_from_run_and_pickling(classifier, bbbp60, tmp_path):
     smiles = bbbp60.smiles.tolist()[:6]
     saved = classifier.save(tmp_path / "model")
