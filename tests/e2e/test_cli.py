@@ -80,6 +80,18 @@ def test_bad_input_is_one_clear_line(tmp_path):
     assert "row 1, column 'y': label 7 is not 0 or 1" in result.output and "Traceback" not in result.output
 
 
+def test_encoding_is_an_option_of_every_command_that_reads_input(tmp_path):
+    source = tmp_path / "old.csv"
+    source.write_bytes("name,smiles\nethanol,CCO\nCaféine,Cn1cnc2c1c(=O)n(C)c(=O)n2C\n".encode("latin-1"))
+    result = CliRunner().invoke(cli, ["featurize", str(source), "-o", str(tmp_path / "feat"), "--jobs", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "old.csv: row 1 (line 3) is not valid utf-8 (byte 0xe9); give the file's encoding with --encoding" in result.output
+    _invoke("featurize", source, "-o", tmp_path / "feat", "--jobs", 1, "--encoding", "latin-1")
+    for command in ("featurize", "augment", "pretrain", "finetune", "evaluate", "predict"):
+        result = CliRunner().invoke(cli, [command, "--encoding", "klingon", "x", "y"])
+        assert result.exit_code == 2 and "unknown encoding 'klingon'" in result.output, command
+
+
 @pytest.mark.slow
 def test_bare_finetune_runs_on_the_shipped_bbbp(tmp_path, monkeypatch):
     """README's first command: no arguments, the embedded BBBP, the small preset, a test ROC-AUC at the end."""
