@@ -106,12 +106,12 @@ def test_a_cached_zip_member_is_checked_on_use(served, moleculenet, tmp_path, mo
     archive = root / registry.get_spec("freesolv").filename
     archive.parent.mkdir(parents=True)
     with zipfile.ZipFile(archive, "w") as handle:
-        handle.write(moleculenet / "SAMPL.csv", "SAMPL.csv")
+        handle.write(moleculenet / "delaney-processed.csv", "SAMPL.csv")  # any real CSV: the slices hold no SAMPL
     spec = dataclasses.replace(registry.get_spec("freesolv"), md5=hashlib.md5(archive.read_bytes()).hexdigest())
     monkeypatch.setitem(registry.DATASETS, "freesolv", spec)
     cache = tmp_path / "cache"
     path = registry.fetch("freesolv", cache=cache, url=url)
-    original = (moleculenet / "SAMPL.csv").read_bytes()
+    original = (moleculenet / "delaney-processed.csv").read_bytes()
     assert path.read_bytes() == original
     path.write_bytes(original + b"extra,C,0.0,0.0\n")
     _QuietHandler.requests.clear()
