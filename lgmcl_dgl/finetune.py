@@ -35,6 +35,7 @@ from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
 from lgmcl_dgl.evaluate.predict import labelled_predictions
 from lgmcl_dgl.evaluate.run_dir import MODEL_CARD, RUN_KIND, SEED_KIND, TOKENIZER_DIR, ModelCard, finished_seeds, model_dir, seed_dir
+from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET, featurized_atom_counts
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class FinetuneConfig:
     epochs: int = 30
     patience: int | None = 10
     batch_size: int = 64
+    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per batch, molecules of similar size together; 0: size-blind
     lr: float = 1e-3
     weight_decay: float = 1e-3
     atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
@@ -105,6 +107,7 @@ class _Data:
     features: Any  # FeaturizedDataset
     featurizer: dict[str, Any]
     task_type: str
+    atom_counts: np.ndarray  # atoms per molecule (features order), for size-aware batches
     descriptions: list[str] | None = None
     smiles_ids: list[list[int]] | None = None  # token ids per molecule when the text branch is on
     desc_ids: list[list[int]] | None = None
@@ -118,6 +121,9 @@ class _Inputs(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def atom_counts(self) -> np.ndarray:
+        return self.data.atom_counts[self.positions]
 
     def __getitem__(self, index: int) -> ModelInput:
         position = int(self.positions[index])
@@ -235,7 +241,7 @@ def _prepare_data(source: str | Path, run: Path, config: FinetuneConfig, atom_fe
     task_type = config.task_type or (spec.task_type if spec else None) or infer_task_type(table.labels)
     check_labels(table.labels, table.task_names, task_type, table_source, table.rows)
     featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}
-    return _Data(table_source, source_sha, table, features, featurizer, task_type)
+    return _Data(table_source, source_sha, table, features, featurizer, task_type, featurized_atom_counts(features))
 
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
@@ -385,7 +391,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
         return {"loss": loss_fn(outputs, batch.graphs.labels, batch.graphs.mask)}
 
     def evaluate(model) -> dict[str, float]:
-        outputs = raw_outputs(model, val_set, collator, 256, next(model.parameters()).device)
+        outputs = raw_outputs(model, val_set, collator, 256, next(model.parameters()).device, config.atom_budget)
         mask = ~np.isnan(targets[split.val])
         scaled = np.nan_to_num(targets[split.val])
         loss = loss_fn(torch.from_numpy(outputs), torch.from_numpy(scaled), torch.from_numpy(mask))
@@ -396,7 +402,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
         return values
 
     monitor, mode = _monitor(data, split, metric)
-    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, atom_budget=config.atom_budget,
+                               lr=config.lr,
                                weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=1,
@@ -424,7 +431,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     for part, positions in split.parts().items():
         if not len(positions):
             continue
-        outputs = raw_outputs(model, _Inputs(data, positions, targets), collator)
+        outputs = raw_outputs(model, _Inputs(data, positions, targets), collator, atom_budget=config.atom_budget)
         predictions = to_original_units(outputs, task_type, stats)
         labels = data.table.labels[positions]
         _write_predictions(directory / f"predictions_{part}.csv", data.table, positions, predictions)

@@ -16,6 +16,16 @@ def input_options(func):
     return func
 
 
+def atom_budget_option(func):
+    """--atom-budget: padded atom slots per batch, molecules of similar size together (train/batching.py)."""
+    from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
+
+    return click.option("--atom-budget", type=click.IntRange(min=0), default=DEFAULT_ATOM_BUDGET, show_default=True,
+                        help="Padded atom slots per batch (molecules x the largest one's atoms): molecules of similar "
+                             "size batch together, --batch-size at most; a larger molecule gets a batch of its own. "
+                             "0: batches in random (or input) order, as before.")(func)
+
+
 def split_columns(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lgmcl_dgl.featurize.dataset import GraphBatch, MoleculeRecord, collate
+from lgmcl_dgl.train.batching import inference_batches
 
 
 @dataclass
@@ -77,21 +78,36 @@ def forward(model: torch.nn.Module, batch: ModelBatch) -> torch.Tensor:
                  batch.desc_ids, batch.desc_mask)
 
 
+def atom_counts(items: Sequence[ModelInput]) -> np.ndarray:
+    """Atoms per item: the dataset's own counts when it keeps them (no record is built), else counted."""
+    if hasattr(items, "atom_counts"):
+        return np.asarray(items.atom_counts(), dtype=np.int64)
+    return np.fromiter((len(item.record.node_feats) for item in items), dtype=np.int64, count=len(items))
+
+
 @torch.no_grad()
 def raw_outputs(model: torch.nn.Module, items: Sequence[ModelInput], collator: Collator, batch_size: int = 256,
-                device: torch.device | str = "cpu") -> np.ndarray:
-    """Model outputs for ``items`` in order, in evaluation mode (no dropout)."""
+                device: torch.device | str = "cpu", atom_budget: int = 0) -> np.ndarray:
+    """Model outputs for ``items`` in order, in evaluation mode (no dropout).
+
+    With ``atom_budget``, molecules are scored in batches of similar size within that many padded
+    atom slots (``train.batching.inference_batches``); else in consecutive batches of ``batch_size``.
+    """
+    n_tasks = getattr(model, "n_tasks", 0)
+    if atom_budget:
+        batches = inference_batches(atom_counts(items), batch_size, atom_budget)
+    else:
+        batches = [np.arange(start, min(start + batch_size, len(items))) for start in range(0, len(items), batch_size)]
     was_training = model.training
     model.eval()
-    chunks = []
+    out = np.zeros((len(items), n_tasks), np.float32)
     try:
-        for start in range(0, len(items), batch_size):
-            batch = collator([items[i] for i in range(start, min(start + batch_size, len(items)))]).to(device)
-            chunks.append(forward(model, batch).float().cpu().numpy())
+        for batch_items in batches:
+            batch = collator([items[int(i)] for i in batch_items]).to(device)
+            out[batch_items] = forward(model, batch).float().cpu().numpy()
     finally:
         model.train(was_training)
-    n_tasks = getattr(model, "n_tasks", 0)
-    return np.concatenate(chunks) if chunks else np.zeros((0, n_tasks), np.float32)
+    return out
 
 
 def to_original_units(outputs: np.ndarray, task_type: str, label_stats) -> np.ndarray:
