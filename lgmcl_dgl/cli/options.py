@@ -21,9 +21,10 @@ def atom_budget_option(func):
     from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
 
     return click.option("--atom-budget", type=click.IntRange(min=0), default=DEFAULT_ATOM_BUDGET, show_default=True,
-                        help="Padded atom slots per batch (molecules x the largest one's atoms): molecules of similar "
-                             "size batch together, --batch-size at most; a larger molecule gets a batch of its own. "
-                             "0: batches in random (or input) order, as before.")(func)
+                        help="Padded atom slots per batch (molecules x atoms of the largest; past 64 atoms its atom "
+                             "pairs count): molecules of similar size batch together, at most --batch-size; a molecule "
+                             "over the budget gets a batch of its own. 0: batches in random (or input) order, as "
+                             "before.")(func)
 
 
 def split_columns(value: str | None) -> list[str] | None:

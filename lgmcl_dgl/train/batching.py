@@ -15,7 +15,7 @@ same batches. ``plain_batches`` is the size-blind order of ``atom_budget=0``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

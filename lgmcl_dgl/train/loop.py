@@ -116,6 +116,7 @@ class _State:
     epoch_steps: int = 0
     epoch_molecules: int = 0
     epoch_seconds: float = 0.0
+    epoch_cpu_seconds: float = 0.0  # CPU of this process (all its threads) in the epoch: wall time grows with others' load
 
 
 class EpochBatches:
@@ -250,6 +251,7 @@ class _Trainer:
         self.model.train()
         group_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         epoch_start = time.monotonic() - state.epoch_seconds
+        epoch_cpu_start = time.process_time() - state.epoch_cpu_seconds
         tick, tick_molecules = time.monotonic(), 0
         stop = None
         for index, batch in enumerate(loader, state.batch_in_epoch):
@@ -289,6 +291,7 @@ class _Trainer:
                                       "elapsed_s": state.train_seconds + now - started})
                 bar.set_postfix(loss=f"{reduced['loss']:.4f}", mol_s=f"{rate:.0f}")
             state.epoch_seconds = time.monotonic() - epoch_start
+            state.epoch_cpu_seconds = time.process_time() - epoch_cpu_start
             if stop and state.batch_in_epoch == len(local):
                 break  # the epoch is complete: close it (log, evaluate) before stopping
             if stop or state.step % cfg.checkpoint_every == 0:
@@ -299,7 +302,8 @@ class _Trainer:
         row = {"epoch": state.epoch, "step": state.step,
                **{k: v / max(state.epoch_steps, 1) for k, v in state.epoch_sums.items()},
                "mol_per_s": state.epoch_molecules / max(seconds, 1e-9),
-               "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds}
+               "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds,
+               "epoch_cpu_seconds": time.process_time() - epoch_cpu_start}
         if self.evaluate is not None:
             row.update(self._evaluate())
             stop = self._early_stop(row) or stop
@@ -314,7 +318,7 @@ class _Trainer:
                 bar.write(line)
         state.epoch += 1
         state.batch_in_epoch = state.epoch_steps = state.epoch_molecules = 0
-        state.epoch_sums, state.epoch_seconds = {}, 0.0
+        state.epoch_sums, state.epoch_seconds, state.epoch_cpu_seconds = {}, 0.0, 0.0
         self._checkpoint(started)
         return stop
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from rdkit import Chem, RDLogger
 
-from lgmcl_dgl.train.batching import (PAIR_ATOMS, inference_batches, padding_efficiency, plain_batches,
-                                      sized_batches)
+from lgmcl_dgl.train.batching import PAIR_ATOMS, inference_batches, padding_efficiency, plain_batches, sized_batches
 from lgmcl_dgl.train.loop import EpochBatches
 
 
@@ -67,8 +66,8 @@ def test_epoch_batches_with_a_budget_split_over_processes(bbbp_atoms):
              for r in (0, 1)]
     global_batches = ranks[0].global_batches(2)
     assert all(len(b) >= 2 for b in global_batches)
-    assert [a + b for a, b in zip(*(r.local_batches(2) for r in ranks))] == [b.tolist() for b in global_batches]
-    assert sorted(sum(whole.local_batches(2), [])) == list(range(len(counts)))
+    assert [a + b for a, b in zip(*(r.local_batches(2) for r in ranks), strict=True)] == [b.tolist() for b in global_batches]
+    assert sorted(i for batch in whole.local_batches(2) for i in batch) == list(range(len(counts)))
     assert whole.count(2) == len(whole.global_batches(2))
 
 
