@@ -114,10 +114,12 @@ class _Data:
 
 
 class _Inputs(torch.utils.data.Dataset):
-    """ModelInputs at some positions, labels replaced by the (scaled) training targets."""
+    """ModelInputs at some positions, labels replaced by the (scaled) training targets; with
+    ``text_vectors`` (frozen text encoders' outputs per molecule) in place of the token ids."""
 
-    def __init__(self, data: _Data, positions: np.ndarray, labels: np.ndarray) -> None:
-        self.data, self.positions, self.labels = data, positions, labels
+    def __init__(self, data: _Data, positions: np.ndarray, labels: np.ndarray,
+                 text_vectors: np.ndarray | None = None) -> None:
+        self.data, self.positions, self.labels, self.text_vectors = data, positions, labels, text_vectors
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -129,6 +131,8 @@ class _Inputs(torch.utils.data.Dataset):
         position = int(self.positions[index])
         record = self.data.features[position]
         record.labels = self.labels[position]
+        if self.text_vectors is not None:
+            return ModelInput(record, text_vectors=self.text_vectors[position])
         if self.data.smiles_ids is None:
             return ModelInput(record)
         return ModelInput(record, self.data.smiles_ids[position], self.data.desc_ids[position])
@@ -383,8 +387,9 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                 getattr(model, name).requires_grad_(False)
 
     loss_fn = masked_bce if task_type == "classification" else masked_mse
-    train_set = _Inputs(data, split.train, targets)
-    val_set = _Inputs(data, split.val, targets)
+    text_vectors = _frozen_text_vectors(model, data, config, collator.pad_id)
+    train_set = _Inputs(data, split.train, targets, text_vectors)
+    val_set = _Inputs(data, split.val, targets, text_vectors)
 
     def step(model, batch):
         outputs = forward(model, batch)
@@ -431,7 +436,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     for part, positions in split.parts().items():
         if not len(positions):
             continue
-        outputs = raw_outputs(model, _Inputs(data, positions, targets), collator, atom_budget=config.atom_budget)
+        outputs = raw_outputs(model, _Inputs(data, positions, targets, text_vectors), collator,
+                              atom_budget=config.atom_budget)
         predictions = to_original_units(outputs, task_type, stats)
         labels = data.table.labels[positions]
         _write_predictions(directory / f"predictions_{part}.csv", data.table, positions, predictions)
@@ -454,6 +460,29 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
              counts={part: int(len(p)) for part, p in split.parts().items()},
              extra={"seed": seed, "metric": metric}).write(directory)
     shutil.rmtree(directory / "training" / "checkpoints", ignore_errors=True)  # the seed is done; keep the logs
+
+
+@torch.no_grad()
+def _frozen_text_vectors(model, data: _Data, config: FinetuneConfig, pad_id: int) -> np.ndarray | None:
+    """(molecules, 2, d): what frozen text encoders give each molecule, computed once (evaluation mode,
+    so without dropout) instead of at every step of every epoch; None when they train, or when the
+    fusion attends over their token states (not the gated fusion)."""
+    from lgmcl_dgl.evaluate.inference import _pad
+    from lgmcl_dgl.train.distributed import resolve_device
+
+    if not (config.freeze_encoders and model.text_encoder is not None and model.config.fusion == "gated"):
+        return None
+    device = resolve_device(config.device)
+    model.to(device).eval()
+    order = np.argsort([len(ids) for ids in data.desc_ids], kind="stable")  # similar lengths pad little
+    vectors = np.zeros((len(order), 2, model.config.embed_dim), np.float32)
+    for start in range(0, len(order), 256):
+        chunk = order[start:start + 256]
+        smiles = _pad([data.smiles_ids[i] for i in chunk], pad_id)
+        descriptions = _pad([data.desc_ids[i] for i in chunk], pad_id)
+        vectors[chunk] = model.text_vectors(*(t.to(device) for t in (*smiles, *descriptions))).float().cpu().numpy()
+    model.train()
+    return vectors
 
 
 def _load_encoders(model, pretrained: Path) -> None:

@@ -17,11 +17,13 @@ from lgmcl_dgl.train.batching import inference_batches
 
 @dataclass
 class ModelInput:
-    """One molecule: its featurised record and, when the text branch is on, its token ids."""
+    """One molecule: its featurised record and, when the text branch is on, its token ids, or the
+    frozen text encoders' vectors for them (SMILES, description: (2, d)) computed once."""
 
     record: MoleculeRecord
     smiles_ids: list[int] | None = None
     desc_ids: list[int] | None = None
+    text_vectors: np.ndarray | None = None
 
 
 @dataclass
@@ -31,6 +33,7 @@ class ModelBatch:
     smiles_mask: torch.Tensor | None
     desc_ids: torch.Tensor | None
     desc_mask: torch.Tensor | None
+    text_vectors: torch.Tensor | None = None  # (B, 2, d) in place of the ids: frozen text encoders' outputs
 
     def __len__(self) -> int:
         return len(self.graphs)
@@ -38,7 +41,7 @@ class ModelBatch:
     def to(self, device: torch.device | str) -> "ModelBatch":
         move = (lambda t: None if t is None else t.to(device))
         return ModelBatch(self.graphs.to(device), move(self.smiles_ids), move(self.smiles_mask),
-                          move(self.desc_ids), move(self.desc_mask))
+                          move(self.desc_ids), move(self.desc_mask), move(self.text_vectors))
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -65,6 +68,8 @@ class Collator:
 
     def __call__(self, items: Sequence[ModelInput]) -> ModelBatch:
         graphs = collate([item.record for item in items])
+        if items[0].text_vectors is not None:
+            return ModelBatch(graphs, None, None, None, None, torch.from_numpy(np.stack([i.text_vectors for i in items])))
         if items[0].smiles_ids is None:
             return ModelBatch(graphs, None, None, None, None)
         smiles_ids, smiles_mask = _pad([item.smiles_ids for item in items], self.pad_id)
@@ -75,7 +80,7 @@ class Collator:
 def forward(model: torch.nn.Module, batch: ModelBatch) -> torch.Tensor:
     """(B, tasks) logits or z-scored values; modalities switched off get None."""
     return model(batch.graphs.graph, batch.graphs.fingerprints, batch.smiles_ids, batch.smiles_mask,
-                 batch.desc_ids, batch.desc_mask)
+                 batch.desc_ids, batch.desc_mask, text_vectors=batch.text_vectors)
 
 
 def atom_counts(items: Sequence[ModelInput]) -> np.ndarray:
