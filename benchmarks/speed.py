@@ -54,6 +54,7 @@ class Sizes:
     predict_n: int  # MOSES molecules to predict
     threads: int  # torch / OpenMP threads of every child process
     bucket_n: int  # molecules of the large-molecule set timed by size
+    finetune_n: int = 0  # molecules drawn (seeded) from each finetune dataset; 0: all of them
     padding_sets: tuple[str, ...] = ("bbbp", "clintox", "tox21", "toxcast")  # padding efficiency, registry names or CSVs
     finetune_overrides: dict = dataclasses.field(default_factory=dict)  # model config keys (tests: a tinier model)
 
@@ -180,11 +181,12 @@ def finetune_part(sizes: Sizes, work_dir: Path, chemprop_python: str | None = No
     env = child_env(sizes)
     results, runs = [], {}
     for dataset in sizes.finetune_datasets:
-        table = moleculenet.load_dataset(dataset)
-        task_type = moleculenet.task_type_of(table)
         name = Path(dataset).stem
         folder = work_dir / name
         folder.mkdir(parents=True, exist_ok=True)
+        table = moleculenet.load_dataset(subset(moleculenet.load_dataset(dataset), sizes.finetune_n, folder, seed)
+                                         if sizes.finetune_n else dataset)
+        task_type = moleculenet.task_type_of(table)
         split = make_split(table, "random", (0.8, 0.1, 0.1), seed)
         split_file = split.save(folder / "split.json", table)
         config = {"preset": "small", "overrides": dict(sizes.finetune_overrides), "task_type": task_type,
@@ -210,6 +212,18 @@ def finetune_part(sizes: Sizes, work_dir: Path, chemprop_python: str | None = No
                                       folder / "chemprop" / "model" / "model_0" / "best.pt")
         results.append(entry)
     return results, runs
+
+
+def subset(table, n: int, folder: Path, seed: int) -> Path:
+    """A CSV of ``n`` molecules drawn from ``table`` (seeded), with its SMILES and task columns."""
+    import pandas as pd
+
+    picked = np.sort(np.random.default_rng(seed).permutation(len(table))[:n])
+    frame = pd.DataFrame(table.labels[picked], columns=table.task_names)
+    frame.insert(0, "smiles", [table.smiles[i] for i in picked])
+    path = folder / f"{Path(str(table.source)).name.split('.')[0].lower()}_{len(picked)}.csv"
+    frame.to_csv(path, index=False)
+    return path
 
 
 def lgmcl_finetune(source: Path, folder: Path, config: dict, n_train: int, env: dict, what: str) -> dict:
@@ -512,6 +526,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="finetune epochs (default: 5, --quick 3)")
     parser.add_argument("--datasets", default=None,
                         help="finetune datasets, comma-separated: BBBP first, a large-molecule set last")
+    parser.add_argument("--finetune-n", type=int, default=None, help="molecules drawn from each finetune dataset (0: all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch / OpenMP threads of each child (default 2)")
     parser.add_argument("--chemprop-python", default=None, help="Python of an environment with chemprop v2")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of speed.json and speed.md")
     args = parser.parse_args()
@@ -524,6 +540,10 @@ def main() -> None:
         sizes = dataclasses.replace(sizes, epochs=args.epochs)
     if args.datasets:
         sizes = dataclasses.replace(sizes, finetune_datasets=tuple(args.datasets.split(",")))
+    if args.finetune_n is not None:
+        sizes = dataclasses.replace(sizes, finetune_n=args.finetune_n)
+    if args.threads:
+        sizes = dataclasses.replace(sizes, threads=args.threads)
     if args.chemprop_python and "finetune" in parts and sizes.epochs < 3:
         parser.error("chemprop trains at least 3 epochs (more than its 2 warm-up epochs): raise --epochs")
     with tempfile.TemporaryDirectory(prefix="lgmcl-speed-") as tmp:
