@@ -70,7 +70,7 @@ class FinetuneConfig:
     epochs: int = 30
     patience: int | None = 10
     batch_size: int = 64
-    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per batch, molecules of similar size together; 0: size-blind
+    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per batch, similar sizes together; 0: size-blind
     lr: float = 1e-3
     weight_decay: float = 1e-3
     atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
@@ -408,9 +408,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
 
     monitor, mode = _monitor(data, split, metric)
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, atom_budget=config.atom_budget,
-                               lr=config.lr,
-                               weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
-                               device=config.device, monitor=monitor, mode=mode,
+                               lr=config.lr, weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0,
+                               seed=seed, device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=1,
                                checkpoint_every=10**9, progress=config.progress, tensorboard=False)
     started = time.monotonic()

@@ -85,8 +85,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
 def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pretrained, preset, config_file, split,
-             split_file, split_sizes, seeds, epochs, patience, batch_size, atom_budget, lr, freeze_encoders, task_type, modalities,
-             description_backend, descriptions, device, jobs, resume, overwrite) -> None:
+             split_file, split_sizes, seeds, epochs, patience, batch_size, atom_budget, lr, freeze_encoders, task_type,
+             modalities, description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
     Writes per seed the model, predictions on each split, training curves and plots, and
@@ -109,8 +109,8 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, pr
                      freeze_encoders=freeze_encoders, task_type=task_type, smiles_column=smiles_column,
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
                      split_sizes=tuple(split_sizes), seeds=seeds, epochs=epochs or DEFAULT_EPOCHS, patience=patience,
-                     batch_size=batch_size, atom_budget=atom_budget, lr=lr, description_backend=description_backend, descriptions=descriptions,
-                     device=device, jobs=jobs, resume=resume, overwrite=overwrite)
+                     batch_size=batch_size, atom_budget=atom_budget, lr=lr, description_backend=description_backend,
+                     descriptions=descriptions, device=device, jobs=jobs, resume=resume, overwrite=overwrite)
     try:
         run = run_api(run_finetune, input_, out, config)
     except FinetuneInterrupted as exc:

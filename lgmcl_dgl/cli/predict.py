@@ -41,8 +41,8 @@ def predict(run: str, input_: str, out_file: str, smiles_column: str | None, des
     from lgmcl_dgl.evaluate.predict import PredictConfig
     from lgmcl_dgl.evaluate.predict import predict as run_predict
 
-    config = PredictConfig(batch_size=batch_size, atom_budget=atom_budget, chunk_size=chunk_size, device=device, smiles_column=smiles_column,
-                           jobs=jobs, precision=precision, threads=threads)
+    config = PredictConfig(batch_size=batch_size, atom_budget=atom_budget, chunk_size=chunk_size, device=device,
+                           smiles_column=smiles_column, jobs=jobs, precision=precision, threads=threads)
     out = run_api(run_predict, run, input_, out_file, config, descriptions)
     errors = pd.read_csv(out, usecols=["error"], keep_default_na=False)["error"]
     click.echo(f"{out}: {len(errors)} rows, {int((errors != '').sum())} could not be predicted (see the error column)")

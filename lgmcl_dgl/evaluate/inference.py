@@ -69,7 +69,8 @@ class Collator:
     def __call__(self, items: Sequence[ModelInput]) -> ModelBatch:
         graphs = collate([item.record for item in items])
         if items[0].text_vectors is not None:
-            return ModelBatch(graphs, None, None, None, None, torch.from_numpy(np.stack([i.text_vectors for i in items])))
+            vectors = torch.from_numpy(np.stack([item.text_vectors for item in items]))
+            return ModelBatch(graphs, None, None, None, None, vectors)
         if items[0].smiles_ids is None:
             return ModelBatch(graphs, None, None, None, None)
         smiles_ids, smiles_mask = _pad([item.smiles_ids for item in items], self.pad_id)

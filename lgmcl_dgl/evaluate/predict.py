@@ -37,7 +37,7 @@ class PredictConfig:
     jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
     precision: str = "float32"  # "bfloat16": the text encoder in bf16 (faster on CPUs with AVX512-BF16/AMX)
     threads: int | None = None  # torch threads scoring; None = 1 beside workers (more would only spin), else torch's
-    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per forward pass, molecules of similar size together; 0: input order
+    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per forward pass, similar sizes together; 0: input order
 
     def __post_init__(self) -> None:
         if self.atom_budget < 0:

@@ -118,7 +118,7 @@ class LGMCL(nn.Module):
             local, global_ = self._graph_tokens(graph)
         if self.text_encoder is not None and text_vectors is not None:
             if self.config.fusion != "gated":
-                raise ValueError(f"text vectors stand in for the text only with the gated fusion, not {self.config.fusion!r}")
+                raise ValueError(f"text vectors stand in for the text with the gated fusion only, not {self.config.fusion!r}")
             smiles, description = Tokens.single(text_vectors[:, 0]), Tokens.single(text_vectors[:, 1])
         elif self.text_encoder is not None:
             if smiles_ids is None or desc_ids is None:

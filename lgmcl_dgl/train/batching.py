@@ -2,15 +2,15 @@
 
 The global encoder pads every molecule of a batch to the batch's largest, and its attention and
 structure biases are dense over that size, so a random batch that holds one 400-atom molecule
-costs (and holds in memory) as much as 64 of them. ``SizedBatches`` groups molecules of similar
+costs (and holds in memory) as much as 64 of them. ``sized_batches`` groups molecules of similar
 atom counts instead: the epoch's permutation is cut into windows of ``WINDOW_BATCHES`` batches,
 each window is sorted by atom count and cut into batches whose padded size (molecules x largest
 atom count) stays within ``atom_budget``, with ``batch_size`` as a cap, and the batches are then
 shuffled. Attention and structure biases grow with atom pairs, so above ``PAIR_ATOMS`` atoms the
 padded pairs are bounded too (molecules x largest^2 <= atom_budget x PAIR_ATOMS): memory per batch
-stays flat however large the molecules. A molecule larger than the budget gets a batch of its own (one per process), never
-dropped. Everything is a function of (seed, epoch) and the atom counts, so a resumed run sees the
-same batches. ``plain_batches`` is the size-blind order of ``atom_budget=0``.
+stays flat however large the molecules. A molecule larger than the budget gets a batch of its own
+(one per process), never dropped. Everything is a function of (seed, epoch) and the atom counts,
+so a resumed run sees the same batches. ``plain_batches`` is the size-blind order of ``atom_budget=0``.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ class _State:
     epoch_steps: int = 0
     epoch_molecules: int = 0
     epoch_seconds: float = 0.0
-    epoch_cpu_seconds: float = 0.0  # CPU of this process (all its threads) in the epoch: wall time grows with others' load
+    epoch_cpu_seconds: float = 0.0  # CPU of this process (all threads) in the epoch: unlike wall, not others' load
 
 
 class EpochBatches:
