@@ -361,13 +361,17 @@ def giant_part(sizes: Sizes, work_dir: Path, seed: int = 0) -> dict:
     """Peak memory of fine-tuning (one epoch) and predicting a BBBP slice that holds a 492-atom molecule,
     size-blind against size-aware batches, each a child process."""
     import pandas as pd
+    from rdkit import Chem, RDLogger
 
     from lgmcl_dgl.data.locations import shared_data_dir
     from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
 
+    RDLogger.DisableLog("rdApp.*")
+
     work_dir.mkdir(parents=True, exist_ok=True)
-    frame = pd.read_csv(shared_data_dir() / "moleculenet" / "BBBP.csv").head(300)[["smiles", "p_np"]]
-    frame = pd.concat([pd.DataFrame({"smiles": [GIANT], "p_np": [1]}), frame], ignore_index=True)
+    frame = pd.read_csv(shared_data_dir() / "moleculenet" / "BBBP.csv")[["smiles", "p_np"]]
+    valid = [Chem.MolFromSmiles(s) is not None for s in frame["smiles"]]  # the split below names valid rows only
+    frame = pd.concat([pd.DataFrame({"smiles": [GIANT], "p_np": [1]}), frame[valid].head(300)], ignore_index=True)
     source = work_dir / "bbbp300_giant.csv"
     frame.to_csv(source, index=False)
     rows = list(range(len(frame)))
