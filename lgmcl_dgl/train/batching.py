@@ -36,40 +36,39 @@ def plain_batches(n_items: int, batch_size: int, seed: int, epoch: int, shuffle:
 
 def sized_batches(atom_counts: np.ndarray, batch_size: int, atom_budget: int, seed: int, epoch: int,
                   shuffle: bool = True, min_items: int = 1) -> list[np.ndarray]:
-    """Batches of item indices covering every item once; each holds at least ``min_items`` (the
-    processes sharing it) and at most ``batch_size``, and ``len(batch) * max atoms <= atom_budget``
-    (and, above ``PAIR_ATOMS`` atoms, ``len(batch) * max atoms ** 2 <= atom_budget * PAIR_ATOMS``)
-    unless ``min_items`` of its molecules alone exceed it."""
+    """Batches of item indices, each holding a multiple of ``min_items`` (the processes sharing a
+    batch: each takes an equal share) and at most ``batch_size``, with ``len(batch) * max atoms <=
+    atom_budget`` (and, above ``PAIR_ATOMS`` atoms, ``len(batch) * max atoms ** 2 <= atom_budget *
+    PAIR_ATOMS``) unless ``min_items`` of its molecules alone exceed it. Every item is in one batch,
+    except, with several processes, the last ``len % min_items`` of the epoch's permutation (a
+    different few each epoch), which cannot be shared equally."""
     counts = np.asarray(atom_counts, dtype=np.int64)
-    if len(counts) < min_items:
-        return []
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(counts)) if shuffle else np.arange(len(counts))
-    window = WINDOW_BATCHES * batch_size
+    order = order[:len(order) - len(order) % min_items]
+    window = max(min_items, WINDOW_BATCHES * batch_size // min_items * min_items)
     batches: list[np.ndarray] = []
     for start in range(0, len(order), window):
         part = order[start:start + window]
         part = part[np.argsort(counts[part], kind="stable")]
         batches += _cut(part, counts[part], batch_size, atom_budget, min_items)
-    if len(batches) > 1 and len(batches[-1]) < min_items:  # a short last window's remainder joins the batch before
-        batches[-2:] = [np.concatenate(batches[-2:])]
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
 
-def _cut(items: np.ndarray, sizes: np.ndarray, batch_size: int, atom_budget: int, min_items: int) -> list[np.ndarray]:
-    """Greedy cut of items sorted by ascending size: a batch grows while its padded cost fits."""
+def _cut(items: np.ndarray, sizes: np.ndarray, batch_size: int, atom_budget: int, unit: int) -> list[np.ndarray]:
+    """Greedy cut of items sorted by ascending size (a multiple of ``unit`` of them): a batch grows by
+    ``unit`` items at a time while its padded cost fits."""
+    cap = max(unit, batch_size - batch_size % unit)
     batches, start = [], 0
-    for end in range(1, len(items) + 1):
+    for end in range(unit, len(items) + 1, unit):
         taken = end - start
-        if taken > min_items and (taken > batch_size or _over_budget(taken, int(sizes[end - 1]), atom_budget)):
-            batches.append(items[start:end - 1])
-            start = end - 1
+        if taken > unit and (taken > cap or _over_budget(taken, int(sizes[end - 1]), atom_budget)):
+            batches.append(items[start:end - unit])
+            start = end - unit
     if start < len(items):
         batches.append(items[start:])
-    if len(batches) > 1 and len(batches[-1]) < min_items:
-        batches[-2:] = [np.concatenate(batches[-2:])]
     return batches
 
 
