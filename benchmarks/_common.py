@@ -11,6 +11,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -86,10 +87,106 @@ def _memory_gib() -> float | None:
 
 
 def cpu_seconds() -> float:
-    """User + system CPU of this process and of its finished children (pool workers): unlike wall time,
-    it does not grow when other work shares the cores."""
-    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
-                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+    """User + system CPU of this whole process tree: this process, its children that have ended and were
+    waited for (pool workers), and those still running (and theirs). Unlike wall time, it does not grow
+    when other work shares the cores."""
+    import psutil
+
+    ended = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+    running = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+            running += times.user + times.system
+        except psutil.Error:  # ended meanwhile: counted once it is waited for
+            pass
+    return ended + running
+
+
+def tree_rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process and all its descendants, MB."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+class Measured:
+    """Wall seconds, process-tree CPU seconds and sampled peak tree RSS of the code inside ``with``
+    (sampled every ``interval`` s: a spike shorter than that can be missed)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+
+    def __enter__(self) -> Measured:
+        import threading
+
+        self.peak_rss_mb = tree_rss_mb()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_rss_mb = max(self.peak_rss_mb, tree_rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self.wall_seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = cpu_seconds() - self._cpu
+        self.peak_rss_mb = max(self.peak_rss_mb, tree_rss_mb())
+
+    def record(self, molecules: int | None = None) -> dict:
+        out = {"wall_seconds": round(self.wall_seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3),
+               "peak_rss_mb": round(self.peak_rss_mb, 1)}
+        if molecules:
+            out.update({"molecules": molecules, "mol_per_s": round(molecules / self.wall_seconds, 2),
+                        "cpu_ms_per_mol": round(1000 * self.cpu_seconds / molecules, 3)})
+        return out
+
+
+def run_measured(command: list[str], env: dict | None = None, log: Path | None = None) -> dict:
+    """Run ``command`` as a child; its wall seconds, CPU seconds of its whole tree (from wait4: the
+    child and every descendant it waited for) and sampled peak tree RSS. Fails on a non-zero exit."""
+    import subprocess
+
+    with open(log or os.devnull, "w") as sink:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_rss_mb(child.pid))
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
+    if child.returncode:
+        tail = Path(log).read_text()[-3000:] if log else ""
+        raise RuntimeError(f"{' '.join(command[:4])} ... failed ({child.returncode}): {tail}")
+    return {"wall_seconds": round(wall, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "peak_rss_mb": round(max(peak, usage.ru_maxrss / 1024), 1)}
+
+
+def output_dir(path: Path) -> Path:
+    """``--out DIR`` of every benchmark script, made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def load_script(name: str):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, cpu_seconds, machine, moses_smiles, write_smiles_csv
+from _common import RESULTS, cpu_seconds, machine, moses_smiles, output_dir, write_smiles_csv
 from lgmcl_dgl.data.artifacts import Manifest
 from lgmcl_dgl.text.augment import AugmentConfig, augment, load_descriptions
 
@@ -87,14 +87,13 @@ def main() -> None:
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values")
     parser.add_argument("--moses", type=int, default=20000, help="MOSES molecules (0: skip)")
     parser.add_argument("--n-smiles", type=int, default=4, help="randomised SMILES per molecule in a second pass")
-    parser.add_argument("--out", type=Path, default=RESULTS / "augment.json")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     parser.add_argument("--resume-demo", action="store_true", help="the openai kill-and-resume check instead")
     args = parser.parse_args()
     if args.resume_demo:
         with tempfile.TemporaryDirectory() as tmp:
             result = resume_demo(Path(tmp))
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "augment_resume.json").write_text(json.dumps(result, indent=2) + "\n")
+        (output_dir(args.out) / "augment_resume.json").write_text(json.dumps(result, indent=2) + "\n")
         return
     jobs = [int(j) for j in args.jobs.split(",")]
     results = []
@@ -111,15 +110,15 @@ def main() -> None:
         example = load_descriptions(folder / f"BBBP_j{jobs[0]}_k0")[0]
     report = {"machine": machine(), "results": results,
               "example": {"row": example.row, "smiles": example.smiles, "description": example.description}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    path = output_dir(args.out) / "augment.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
     lines = ["| dataset | jobs | SMILES views | described | invalid | wall s | molecules/s | CPU s | molecules/CPU-s "
              "| chars (mean, min-max) | load |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     lines += [f"| {r['dataset']} | {r['jobs']} | {r['n_smiles']} | {r['described']} | {r['invalid']} | "
               f"{r['seconds']} | {r['molecules_per_s']} | {r['cpu_seconds']} | {r['molecules_per_cpu_s']} | "
               f"{r['chars_mean']} ({r['chars_min']}-{r['chars_max']}) | {r['load_before']} |" for r in results]
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, cpu_seconds, machine, moses_smiles, write_smiles_csv
+from _common import RESULTS, cpu_seconds, machine, moses_smiles, output_dir, write_smiles_csv
 
 
 def naive_loop(smiles: list[str]):
@@ -224,11 +224,11 @@ def save(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
-def write_markdown() -> None:
-    """benchmarks/results/featurize.md from whichever JSON results exist."""
+def write_markdown(out: Path) -> None:
+    """``out``/featurize.md from whichever JSON results ``out`` holds."""
     lines = ["# featurize benchmark", ""]
-    compare_path, scaling_path = RESULTS / "featurize_compare.json", RESULTS / "featurize_scaling.json"
-    fingerprints_path = RESULTS / "featurize_fingerprints.json"
+    compare_path, scaling_path = out / "featurize_compare.json", out / "featurize_scaling.json"
+    fingerprints_path = out / "featurize_fingerprints.json"
     if compare_path.is_file():
         c = json.loads(compare_path.read_text())
         lines += [f"Naive loop vs `featurize` on {c['n']} MOSES molecules, identical output: {c['identical']['all']}; "
@@ -249,7 +249,7 @@ def write_markdown() -> None:
         lines += ["", f"PubChem on {f['n']} MOSES molecules, CPU ms / molecule: previous path "
                   f"{f['pubchem_previous_cpu_ms_per_mol']}, current {f['pubchem_current_cpu_ms_per_mol']} "
                   f"({f['ratio']}x less), identical bits: {f['identical']}."]
-    (RESULTS / "featurize.md").write_text("\n".join(lines) + "\n")
+    (out / "featurize.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -259,16 +259,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="25000,100000,352299", help="scaling: comma-separated N")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work-dir", type=Path, default=None, help="scaling: where inputs and outputs go")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     args = parser.parse_args()
+    out = output_dir(args.out)
     if args.part in ("compare", "fingerprints"):
         result = compare(args.n or 4000, args.jobs) if args.part == "compare" else fingerprints(args.n or 3000)
         print(json.dumps(result, indent=2))
-        save(RESULTS / f"featurize_{args.part}.json", result)
+        save(out / f"featurize_{args.part}.json", result)
     else:
         work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="lgmcl-featurize-bench-"))
         work_dir.mkdir(parents=True, exist_ok=True)
-        scaling([int(s) for s in args.sizes.split(",")], args.jobs, work_dir, RESULTS / "featurize_scaling.json")
-    write_markdown()
+        scaling([int(s) for s in args.sizes.split(",")], args.jobs, work_dir, out / "featurize_scaling.json")
+    write_markdown(out)
 
 
 if __name__ == "__main__":

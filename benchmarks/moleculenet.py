@@ -17,6 +17,9 @@ encoders pretrained with one objective on the same recipe (``lgmcl pretrain --ob
 skipped with a note otherwise (benchmarks/results/ablations/encoders/ holds the ones in the table).
 One row starts from no encoders: ``scratch_pretrained_architecture``, the control for
 ``lgmcl_pretrained`` (same architecture, random weights).
+
+The LGM-CL methods train on size-blind batches (``--atom-budget 0``) by default: the batches the
+committed tables were made with; ``--atom-budget 4096`` gives lgmcl's default size-aware batches.
 """
 
 from __future__ import annotations
@@ -159,7 +162,8 @@ def _lgmcl(pretrained: str | None, modalities: list[str] | None, overrides: dict
         config = FinetuneConfig(pretrained=start, modalities=modalities, overrides=dict(overrides or {}),
                                 task_type=task_type, smiles_column=table.spec.smiles_column if table.spec else None,
                                 target_columns=table.task_names, split_file=str(split_file), seeds=[seed],
-                                epochs=args.epochs, patience=args.patience, preset=args.preset, progress=False)
+                                epochs=args.epochs, patience=args.patience, preset=args.preset,
+                                atom_budget=args.atom_budget, progress=False)
         run = workdir / "run"
         config.resume = _interrupted_run_of(run, config)
         config.overwrite = not config.resume
@@ -372,6 +376,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of the neural methods")
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--atom-budget", type=int, default=0,
+                        help="LGM-CL batches: 0 = size-blind, as in the committed tables; lgmcl's default is 4096")
     parser.add_argument("--chemprop-python", default=None, help="Python of an environment with chemprop v2")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder [default: benchmarks/results/moleculenet, or .../ablations]")

@@ -7,7 +7,8 @@ forward, 2 torch threads beside the workers), all in this process (--jobs 0), wi
 preparing chunks beside the model (the default), and with those workers and the text encoder in
 bfloat16 (--precision bfloat16, whose largest difference from float32 is recorded). It also times
 the parts separately on the same molecules: featurisation, descriptions, model forward.
-Wall time depends on the machine's load, so process CPU seconds are recorded beside it.
+Wall time depends on the machine's load, so CPU seconds are recorded beside it: those of the whole
+process tree, the worker processes included.
 
     PYTHONPATH=. python benchmarks/predict.py --n 4000 --threads 2
 """
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from _common import RESULTS, machine, moses_smiles
+from _common import RESULTS, cpu_seconds, machine, moses_smiles, output_dir
 from lgmcl_dgl.data.locations import shared_data_dir
 
 BEFORE = "before: transformers' attention, 2 torch threads beside the workers"
@@ -51,9 +52,9 @@ def transformers_attention():
 
 
 def timed(call):
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     value = call()
-    return value, time.perf_counter() - wall, time.process_time() - cpu
+    return value, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def measure(n: int, threads: int, train_rows: int, run: Path | None = None) -> dict:
@@ -124,15 +125,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     parser.add_argument("--train-rows", type=int, default=120, help="BBBP rows the benchmark RUN is trained on")
     parser.add_argument("--run", type=Path, default=None, help="an existing fine-tuned RUN instead of the 1-epoch one")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     args = parser.parse_args()
     result = measure(args.n, args.threads, args.train_rows, args.run)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "predict.json").write_text(json.dumps(result, indent=2) + "\n")
+    out = output_dir(args.out)
+    (out / "predict.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [("end to end, first call (imports, model load, RDKit pattern compilation)", result["end_to_end_first_call"]),
             *result["variants"].items(), *result["parts"].items()]
     table = ["| part | seconds | CPU seconds | molecules/s |", "| --- | ---: | ---: | ---: |"]
     table += [f"| {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['mol_per_s']:.0f} |" for name, r in rows]
-    (RESULTS / "predict.md").write_text(
+    (out / "predict.md").write_text(
         f"`lgmcl predict`, small preset, {result['molecules']} molecules, {args.threads} torch threads, load average "
         f"{result['machine']['load_average']}; workers give the same output as one process: "
         f"{result['workers_output_identical']}; default against before: {result['speedup_over_before']:.2f}x faster, "

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, machine, moses_smiles
+from _common import RESULTS, machine, moses_smiles, output_dir
 
 
 def measure(preset: str, batch_size: int, steps: int, device_name: str, max_length: int | None) -> dict:
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--retrieval", metavar="MODEL", help="measure held-out retrieval of a pretrained model")
     parser.add_argument("--write-split", metavar="DIR", help="write the zinc-small corpus split as CSV files")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset, print JSON
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     args = parser.parse_args()
     if args.write_split:
         import pandas as pd
@@ -197,16 +198,15 @@ def main() -> None:
     if args.retrieval:
         result = retrieval(args.retrieval)
         print(json.dumps(result, indent=2))
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"retrieval_{Path(args.retrieval).name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (output_dir(args.out) / f"retrieval_{Path(args.retrieval).name}.json").write_text(json.dumps(result, indent=2) + "\n")
         return
     if args.one:
         print(json.dumps(measure(args.one, args.batch_size, args.steps, args.device, args.max_length)))
         return
     rows = run_presets(args.presets.split(","), args.batch_size, args.steps, args.device, args.max_length)
     tag = f"{args.device.split(':')[0]}_b{args.batch_size}" + (f"_L{args.max_length}" if args.max_length else "")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"pretrain_{tag}.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+    out = output_dir(args.out)
+    (out / f"pretrain_{tag}.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
     lines = ["| preset | device | batch | text tokens (max) | mol/s | step s | data s | graph s | text s | loss s | peak MB | params |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -215,7 +215,7 @@ def main() -> None:
                      f"({r['text_max_length']}) | {r['molecules_per_second']:.1f} | {r['step_seconds']:.2f} | "
                      f"{p['data_loading']:.3f} | {p['graph_encoders']:.3f} | {p['text_encoder']:.3f} | {p['loss']:.3f} | "
                      f"{r['peak_memory_mb']:.0f} | {r['parameters'] / 1e6:.1f}M |")
-    (RESULTS / f"pretrain_{tag}.md").write_text("\n".join(lines) + "\n")
+    (out / f"pretrain_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -38,6 +38,7 @@ from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, 
 from lgmcl_dgl.evaluate.predict import labelled_predictions
 from lgmcl_dgl.evaluate.run_dir import (MODEL_CARD, RUN_CONFIG, RUN_KIND, RUN_LOG, SEED_KIND, TOKENIZER_DIR,
                                         ModelCard, finished_seeds, model_dir, seed_dir)
+from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET, featurized_atom_counts
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class FinetuneConfig:
     epochs: int = 30
     patience: int | None = 10
     batch_size: int = 64
+    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per batch, similar sizes together; 0: size-blind
     lr: float = 1e-3
     weight_decay: float = 1e-3
     atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
@@ -113,24 +115,32 @@ class _Data:
     task_type: str
     duplicates: Any  # data.duplicates.Duplicates: copies of a molecule, reported in the run
     merged: np.ndarray  # positions of copies whose labels were merged into their first copy: in no split part
+    atom_counts: np.ndarray  # atoms per molecule (features order), for size-aware batches
     descriptions: list[str] | None = None
     smiles_ids: list[list[int]] | None = None  # token ids per molecule when the text branch is on
     desc_ids: list[list[int]] | None = None
 
 
 class _Inputs(torch.utils.data.Dataset):
-    """ModelInputs at some positions, labels replaced by the (scaled) training targets."""
+    """ModelInputs at some positions, labels replaced by the (scaled) training targets; with
+    ``text_vectors`` (frozen text encoders' outputs per molecule) in place of the token ids."""
 
-    def __init__(self, data: _Data, positions: np.ndarray, labels: np.ndarray) -> None:
-        self.data, self.positions, self.labels = data, positions, labels
+    def __init__(self, data: _Data, positions: np.ndarray, labels: np.ndarray,
+                 text_vectors: np.ndarray | None = None) -> None:
+        self.data, self.positions, self.labels, self.text_vectors = data, positions, labels, text_vectors
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def atom_counts(self) -> np.ndarray:
+        return self.data.atom_counts[self.positions]
 
     def __getitem__(self, index: int) -> ModelInput:
         position = int(self.positions[index])
         record = self.data.features[position]
         record.labels = self.labels[position]
+        if self.text_vectors is not None:
+            return ModelInput(record, text_vectors=self.text_vectors[position])
         if self.data.smiles_ids is None:
             return ModelInput(record)
         return ModelInput(record, self.data.smiles_ids[position], self.data.desc_ids[position])
@@ -266,7 +276,8 @@ def _prepare_data(source: str | Path, config: FinetuneConfig, atom_featurizer: s
         table.labels = merged_labels(table, duplicates, task_type)
     merged = duplicates.copies if config.duplicates == "merge" else np.zeros(0, np.int64)
     featurizer = {k: features.manifest.config[k] for k in FEATURIZER_KEYS}
-    return _Data(table_source, source_sha, table, features, featurizer, task_type, duplicates, merged)
+    return _Data(table_source, source_sha, table, features, featurizer, task_type, duplicates, merged,
+                 featurized_atom_counts(features))
 
 
 def _descriptions(data: _Data, config: FinetuneConfig) -> list[str]:
@@ -408,15 +419,16 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                 getattr(model, name).requires_grad_(False)
 
     loss_fn = masked_bce if task_type == "classification" else masked_mse
-    train_set = _Inputs(data, split.train, targets)
-    val_set = _Inputs(data, split.val, targets)
+    text_vectors = _frozen_text_vectors(model, data, config, collator.pad_id)
+    train_set = _Inputs(data, split.train, targets, text_vectors)
+    val_set = _Inputs(data, split.val, targets, text_vectors)
 
     def step(model, batch):
         outputs = forward(model, batch)
         return {"loss": loss_fn(outputs, batch.graphs.labels, batch.graphs.mask)}
 
     def evaluate(model) -> dict[str, float]:
-        outputs = raw_outputs(model, val_set, collator, 256, next(model.parameters()).device)
+        outputs = raw_outputs(model, val_set, collator, 256, next(model.parameters()).device, config.atom_budget)
         mask = ~np.isnan(targets[split.val])
         scaled = np.nan_to_num(targets[split.val])
         loss = loss_fn(torch.from_numpy(outputs), torch.from_numpy(scaled), torch.from_numpy(mask))
@@ -427,9 +439,9 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
         return values
 
     monitor, mode = _monitor(data, split, metric)
-    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                               weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0, seed=seed,
-                               device=config.device, monitor=monitor, mode=mode,
+    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, atom_budget=config.atom_budget,
+                               lr=config.lr, weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0,
+                               seed=seed, device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=2,
                                checkpoint_every=10**9, progress=config.progress, tensorboard=False,
                                label=f"seed {seed}" if len(config.seeds) > 1 else "")
@@ -456,7 +468,8 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
     for part, positions in split.parts().items():
         if not len(positions):
             continue
-        outputs = raw_outputs(model, _Inputs(data, positions, targets), collator)
+        outputs = raw_outputs(model, _Inputs(data, positions, targets, text_vectors), collator,
+                              atom_budget=config.atom_budget)
         predictions = to_original_units(outputs, task_type, stats)
         labels = data.table.labels[positions]
         _write_predictions(directory / f"predictions_{part}.csv", data.table, positions, predictions)
@@ -479,6 +492,29 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
              counts={part: int(len(p)) for part, p in split.parts().items()},
              extra={"seed": seed, "metric": metric}).write(directory)
     shutil.rmtree(directory / "training" / "checkpoints", ignore_errors=True)  # the seed is done; keep the logs
+
+
+@torch.no_grad()
+def _frozen_text_vectors(model, data: _Data, config: FinetuneConfig, pad_id: int) -> np.ndarray | None:
+    """(molecules, 2, d): what frozen text encoders give each molecule, computed once (evaluation mode,
+    so without dropout) instead of at every step of every epoch; None when they train, or when the
+    fusion attends over their token states (not the gated fusion)."""
+    from lgmcl_dgl.evaluate.inference import _pad
+    from lgmcl_dgl.train.distributed import resolve_device
+
+    if not (config.freeze_encoders and model.text_encoder is not None and model.config.fusion == "gated"):
+        return None
+    device = resolve_device(config.device)
+    model.to(device).eval()
+    order = np.argsort([len(ids) for ids in data.desc_ids], kind="stable")  # similar lengths pad little
+    vectors = np.zeros((len(order), 2, model.config.embed_dim), np.float32)
+    for start in range(0, len(order), 256):
+        chunk = order[start:start + 256]
+        smiles = _pad([data.smiles_ids[i] for i in chunk], pad_id)
+        descriptions = _pad([data.desc_ids[i] for i in chunk], pad_id)
+        vectors[chunk] = model.text_vectors(*(t.to(device) for t in (*smiles, *descriptions))).float().cpu().numpy()
+    model.train()
+    return vectors
 
 
 def _load_encoders(model, pretrained: Path) -> None:

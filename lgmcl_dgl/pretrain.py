@@ -30,6 +30,7 @@ from lgmcl_dgl.data.corpus import CORPUS_FILE, join_sources
 from lgmcl_dgl.data.load import DEFAULT_ENCODING
 from lgmcl_dgl.pretrained import resolve_pretrained
 from lgmcl_dgl.train import distributed
+from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET, featurized_atom_counts
 from lgmcl_dgl.train.logging import CURVE, EPOCH_LOG, STEP_LOG
 from lgmcl_dgl.train.loop import CHECKPOINT_DIR, TrainConfig, train
 
@@ -63,7 +64,8 @@ class PretrainConfig:
     encoding: str = DEFAULT_ENCODING  # of the input file; not in the identity: SMILES are ASCII either way
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64, lr=5e-4,
                                                                    weight_decay=1e-3, warmup_steps=200,
-                                                                   checkpoint_every=200))
+                                                                   checkpoint_every=200,
+                                                                   atom_budget=DEFAULT_ATOM_BUDGET))
 
     def __post_init__(self) -> None:
         if isinstance(self.train, dict):
@@ -98,8 +100,9 @@ class PretrainConfig:
         keep = {k: v for k, v in asdict(self).items() if k not in ("train", "jobs", "featurized", "descriptions",
                                                                   "encoding")}
         keep["model"] = load_preset(self.preset, self.overrides).to_dict()
-        keep["train"] = {k: getattr(self.train, k) for k in ("batch_size", "grad_accum", "lr", "weight_decay",
-                                                               "optimizer", "warmup_steps", "schedule", "seed")}
+        keep["train"] = {k: getattr(self.train, k) for k in ("batch_size", "atom_budget", "grad_accum", "lr",
+                                                               "weight_decay", "optimizer", "warmup_steps", "schedule",
+                                                               "seed")}
         return to_jsonable(keep)
 
 
@@ -226,6 +229,9 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.molecules)
+
+    def atom_counts(self) -> np.ndarray:
+        return featurized_atom_counts(self.molecules)
 
     def __getitem__(self, index: int):
         if self.texts is None:

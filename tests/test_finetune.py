@@ -247,3 +247,32 @@ def test_cli_refuses_a_text_cell_in_the_guessed_label_column(moleculenet, tmp_pa
     assert result.exit_code == 1
     assert "wrong.csv: row 30 (line 32), column 'p_np': label 'active' is not a number" in result.output
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_frozen_text_encoders_run_once_per_molecule_not_per_step(bbbp60, tmp_path, monkeypatch):
+    """With --freeze-encoders the text encoders' outputs are computed once per seed and reused by every
+    training step, validation and test; the predictions equal what the saved model computes live."""
+    import math
+
+    from lgmcl_dgl.evaluate.predict import predict
+    from lgmcl_dgl.models.text_encoder import TextEncoder
+
+    calls = []
+    live = TextEncoder.forward
+
+    def counted(self, input_ids, attention_mask):  # the real forward, counted
+        calls.append(input_ids.shape[0])
+        return live(self, input_ids, attention_mask)
+
+    monkeypatch.setattr(TextEncoder, "forward", counted)
+    run = finetune(bbbp60, tmp_path / "frozen", tiny_config(target_columns=["p_np"], freeze_encoders=True, epochs=3,
+                                                           batch_size=8))
+    molecules = 59  # 60 rows, one broken
+    assert len(calls) == 2 * math.ceil(molecules / 256) and sum(calls) == 2 * molecules  # SMILES + description, once
+    calls.clear()
+    finetune(bbbp60, tmp_path / "trained", tiny_config(target_columns=["p_np"], epochs=1, batch_size=8))
+    assert len(calls) > 2 * math.ceil(molecules / 256)  # text encoders that train run at every step
+    monkeypatch.setattr(TextEncoder, "forward", live)
+    own = pd.concat([pd.read_csv(run / "seed_0" / f"predictions_{part}.csv") for part in ("train", "val", "test")])
+    fresh = pd.read_csv(predict(run, bbbp60, tmp_path / "predictions.csv")).set_index("row")
+    np.testing.assert_allclose(own["p_np_pred"], fresh.loc[own["row"], "p_np"], rtol=1e-4, atol=1e-5)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lgmcl_dgl.cli.options import input_options, run_api, split_columns
+from lgmcl_dgl.cli.options import atom_budget_option, input_options, run_api, split_columns
 
 DEFAULT_INPUT = "bbbp"
 DEFAULT_RUNS = Path("lgmcl-runs")
@@ -72,6 +72,7 @@ def _seeds(ctx, param, value: str) -> list[int]:
 @click.option("--patience", type=click.IntRange(min=1), default=10,
               help="Stop after this many epochs without a better validation metric.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64)
+@atom_budget_option
 @click.option("--lr", type=float, default=1e-3, help="Learning rate.")
 @click.option("--freeze-encoders", is_flag=True, help="Train only the fusion and task head (encoders as pretrained).")
 @click.option("--task-type", type=click.Choice(["classification", "regression"]), default=None,
@@ -87,7 +88,8 @@ def _seeds(ctx, param, value: str) -> list[int]:
                                              "continues from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace what OUT holds.")
 def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, encoding, pretrained, preset, config_file,
-             split, split_file, split_sizes, duplicates, seeds, epochs, patience, batch_size, lr, freeze_encoders, task_type,
+             split, split_file, split_sizes, duplicates, seeds, epochs, patience, batch_size, atom_budget, lr, freeze_encoders,
+             task_type,
              modalities, description_backend, descriptions, device, jobs, resume, overwrite) -> None:
     """Fine-tune on INPUT (a dataset name, a CSV or a featurize directory).
 
@@ -111,9 +113,9 @@ def finetune(input_: str, out_dir: str | None, smiles_column, target_columns, en
                      freeze_encoders=freeze_encoders, task_type=task_type, smiles_column=smiles_column,
                      target_columns=split_columns(target_columns), split=split, split_file=split_file,
                      split_sizes=tuple(split_sizes), duplicates=duplicates, seeds=seeds, epochs=epochs or DEFAULT_EPOCHS,
-                     patience=patience, batch_size=batch_size, lr=lr, description_backend=description_backend,
-                     descriptions=descriptions, device=device, jobs=jobs, resume=resume, overwrite=overwrite,
-                     encoding=encoding)
+                     patience=patience, batch_size=batch_size, atom_budget=atom_budget, lr=lr,
+                     description_backend=description_backend, descriptions=descriptions, device=device, jobs=jobs,
+                     resume=resume, overwrite=overwrite, encoding=encoding)
     try:
         run = run_api(run_finetune, input_, out, config)
     except FinetuneInterrupted as exc:

@@ -38,6 +38,17 @@ def _known_encoding(ctx, param, value: str) -> str:
     return value
 
 
+def atom_budget_option(func):
+    """--atom-budget: padded atom slots per batch, molecules of similar size together (train/batching.py)."""
+    from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
+
+    return click.option("--atom-budget", type=click.IntRange(min=0), default=DEFAULT_ATOM_BUDGET, show_default=True,
+                        help="Padded atom slots per batch (molecules x atoms of the largest; past 64 atoms its atom "
+                             "pairs count): molecules of similar size batch together, at most --batch-size; a molecule "
+                             "over the budget gets a batch of its own. 0: batches in random (or input) order, as "
+                             "before.")(func)
+
+
 def split_columns(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 

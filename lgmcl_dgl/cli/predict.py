@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, encoding_option, run_api
+from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, atom_budget_option, encoding_option, run_api
 
 
 @click.command()
@@ -18,6 +18,7 @@ from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, encoding_option, run_a
 @click.option("--descriptions", type=click.Path(file_okay=False, exists=True), default=None,
               help="An augment directory of INPUT (else molecules are described on the fly).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@atom_budget_option
 @click.option("--chunk-size", type=click.IntRange(min=1), default=1024, help="Rows per chunk: a few chunks are in memory at a time.")
 @click.option("--device", default="cpu")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
@@ -29,7 +30,7 @@ from lgmcl_dgl.cli.options import RUN_SMILES_COLUMN_HELP, encoding_option, run_a
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch threads of the scoring process [default: 1 beside worker processes, else torch's].")
 def predict(run: str, input_: str, out_file: str, smiles_column: str | None, encoding: str, descriptions: str | None,
-            batch_size: int, chunk_size: int, device: str, jobs: int | None, precision: str,
+            batch_size: int, atom_budget: int, chunk_size: int, device: str, jobs: int | None, precision: str,
             threads: int | None) -> None:
     """Predict every row of INPUT (CSV, SMILES file, dataset name or featurize directory) with RUN's models.
 
@@ -42,8 +43,8 @@ def predict(run: str, input_: str, out_file: str, smiles_column: str | None, enc
     from lgmcl_dgl.evaluate.predict import PredictConfig
     from lgmcl_dgl.evaluate.predict import predict as run_predict
 
-    config = PredictConfig(batch_size=batch_size, chunk_size=chunk_size, device=device, smiles_column=smiles_column,
-                           encoding=encoding, jobs=jobs, precision=precision, threads=threads)
+    config = PredictConfig(batch_size=batch_size, atom_budget=atom_budget, chunk_size=chunk_size, device=device,
+                           smiles_column=smiles_column, encoding=encoding, jobs=jobs, precision=precision, threads=threads)
     out = run_api(run_predict, run, input_, out_file, config, descriptions)
     errors = pd.read_csv(out, usecols=["error"], keep_default_na=False)["error"]
     click.echo(f"{out}: {len(errors)} rows, {int((errors != '').sum())} could not be predicted (see the error column)")

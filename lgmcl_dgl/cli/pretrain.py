@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from lgmcl_dgl.cli.options import encoding_option, run_api, split_columns
+from lgmcl_dgl.cli.options import atom_budget_option, encoding_option, run_api, split_columns
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -64,6 +64,7 @@ def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
 @click.option("--time-limit", default=None, help="Train this long in this invocation (e.g. 3600, 45m, 2h), then checkpoint and stop.")
 @click.option("--batch-size", type=int, default=64, help="Molecules per micro-batch, over all processes.")
 @click.option("--grad-accum", type=int, default=1, help="Micro-batches per optimiser step.")
+@atom_budget_option
 @click.option("--lr", type=float, default=5e-4)
 @click.option("--weight-decay", type=float, default=1e-3)
 @click.option("--optimizer", type=click.Choice(["adamw", "adam"]), default="adamw")

@@ -28,6 +28,7 @@ from lgmcl_dgl.data.artifacts import ArtifactError, reported_as, temporary_besid
 from lgmcl_dgl.data.load import (CSV_OPTIONS, DEFAULT_ENCODING, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column,
                                  resolve_source, undecodable)
 from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds, smiles_column_for
+from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
 
 
 @dataclass
@@ -40,8 +41,11 @@ class PredictConfig:
     jobs: int | None = None  # processes preparing chunks beside the model; None = every core, 0 = none
     precision: str = "float32"  # "bfloat16": the text encoder in bf16 (faster on CPUs with AVX512-BF16/AMX)
     threads: int | None = None  # torch threads scoring; None = 1 beside workers (more would only spin), else torch's
+    atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per forward pass, similar sizes together; 0: input order
 
     def __post_init__(self) -> None:
+        if self.atom_budget < 0:
+            raise ValueError(f"atom_budget must be >= 0 (0: batches in input order), got {self.atom_budget}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.precision not in PRECISIONS:
@@ -239,8 +243,10 @@ class Ensemble:
     def describe(self, smiles: list[str]) -> list[str]:
         return describe_as_trained(self.text, smiles)
 
-    def predict_records(self, records: list, descriptions: list[str] | None, batch_size: int = 256) -> np.ndarray:
-        """(seeds, molecules, tasks) predictions in original units (probabilities for classification)."""
+    def predict_records(self, records: list, descriptions: list[str] | None, batch_size: int = 256,
+                        atom_budget: int = DEFAULT_ATOM_BUDGET) -> np.ndarray:
+        """(seeds, molecules, tasks) predictions in original units (probabilities for classification), in
+        the order of ``records``; batches group molecules of similar size under ``atom_budget``."""
         from lgmcl_dgl.evaluate.inference import Collator, ModelInput, raw_outputs, to_original_units, tokenize
 
         out = np.zeros((len(self.seeds), len(records), len(self.task_names)), np.float32)
@@ -256,12 +262,13 @@ class Ensemble:
                     token_ids[group] = (tokenize(tokenizer, [r.smiles for r in records], length),
                                         tokenize(tokenizer, descriptions, length))
                 smiles_ids, desc_ids = token_ids[group]
-                order = np.argsort([len(d) for d in desc_ids], kind="stable")  # similar lengths batch with less padding
+                # similar lengths batch with less padding; a stable sort by atoms (atom_budget) keeps this order in ties
+                order = np.argsort([len(d) for d in desc_ids], kind="stable")
                 items = [ModelInput(records[i], smiles_ids[i], desc_ids[i]) for i in order]
                 collator = Collator(tokenizer.pad_token_id)
             else:
                 items, collator = [ModelInput(r) for r in records], Collator()
-            outputs = raw_outputs(model, items, collator, batch_size, self.device)
+            outputs = raw_outputs(model, items, collator, batch_size, self.device, atom_budget)
             out[k, order] = to_original_units(outputs, card.task_type, card.label_stats)
         return out
 
@@ -319,7 +326,7 @@ def _prepared(chunks: Iterable[_Chunk], featurize_config, text: dict | None, job
             yield pending.popleft().get()
 
 
-def _score_chunk(ensemble: Ensemble, chunk: _Chunk, batch_size: int,
+def _score_chunk(ensemble: Ensemble, chunk: _Chunk, config: PredictConfig,
                  descriptions: dict[int, str] | None = None) -> pd.DataFrame:
     from lgmcl_dgl.featurize.dataset import MoleculeRecord
 
@@ -332,7 +339,7 @@ def _score_chunk(ensemble: Ensemble, chunk: _Chunk, batch_size: int,
         if missing:
             raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
         texts = [descriptions[int(r.row)] for r in records]
-    per_seed = ensemble.predict_records(records, texts, batch_size)
+    per_seed = ensemble.predict_records(records, texts, config.batch_size, config.atom_budget)
     return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names, chunk.kept)
 
 
@@ -371,7 +378,7 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
             if writer is None:
                 kept = list(chunk.kept.columns) if chunk.kept is not None else []
                 writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds), kept))
-            writer.write(_score_chunk(ensemble, chunk, config.batch_size, known))
+            writer.write(_score_chunk(ensemble, chunk, config, known))
         if writer is None:  # no rows: the header alone
             writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
         ok = True

@@ -104,14 +104,23 @@ class LGMCL(nn.Module):
         smiles_mask: torch.Tensor | None = None,
         desc_ids: torch.Tensor | None = None,
         desc_mask: torch.Tensor | None = None,
+        text_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Task outputs (B, n_tasks): logits for classification, z-scored values for regression."""
+        """Task outputs (B, n_tasks): logits for classification, z-scored values for regression.
+
+        ``text_vectors`` (B, 2, d) replaces the token ids with ``text_vectors(...)`` computed earlier
+        (frozen text encoders: the same outputs, once); the gated fusion uses nothing else of the text.
+        """
         if self.head is None:
             raise RuntimeError("this model was built with n_tasks=0 (pretraining); build it with n_tasks > 0 to predict")
         local = global_ = smiles = description = None
         if self.local is not None or self.global_ is not None:
             local, global_ = self._graph_tokens(graph)
-        if self.text_encoder is not None:
+        if self.text_encoder is not None and text_vectors is not None:
+            if self.config.fusion != "gated":
+                raise ValueError(f"text vectors stand in for the text with the gated fusion only, not {self.config.fusion!r}")
+            smiles, description = Tokens.single(text_vectors[:, 0]), Tokens.single(text_vectors[:, 1])
+        elif self.text_encoder is not None:
             if smiles_ids is None or desc_ids is None:
                 raise ValueError("the text modality is on: pass smiles_ids/smiles_mask and desc_ids/desc_mask")
             smiles = self._text_tokens(smiles_ids, smiles_mask, "smiles")
@@ -119,6 +128,12 @@ class LGMCL(nn.Module):
         if self.config.uses("fingerprints") and fingerprints is None:
             raise ValueError("the fingerprints modality is on: pass fingerprints (B, %d)" % self.config.fingerprint_dim)
         return self.head(self.fusion(local, global_, smiles, description, fingerprints))
+
+    def text_vectors(self, smiles_ids: torch.Tensor, smiles_mask: torch.Tensor, desc_ids: torch.Tensor,
+                     desc_mask: torch.Tensor) -> torch.Tensor:
+        """(B, 2, d): the SMILES and description vectors ``forward`` takes as ``text_vectors``."""
+        return torch.stack([self.encode_text(smiles_ids, smiles_mask, "smiles"),
+                            self.encode_text(desc_ids, desc_mask, "description")], dim=1)
 
     def set_text_precision(self, dtype: torch.dtype | None) -> None:
         """Run the text transformers under autocast to ``dtype`` (None: float32). The text branch is

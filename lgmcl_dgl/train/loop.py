@@ -5,9 +5,10 @@ The caller supplies the model, a map-style dataset with its collate function, an
 else: optimiser, warm-up schedule, gradient accumulation and clipping, AMP on CUDA, periodic
 atomic checkpoints, per-epoch evaluation with early stopping and best weights, logs and plots.
 
-Reproducibility across a kill: data order is a permutation seeded by ``(seed, epoch)``, so the
-position ``(epoch, batch)`` plus the RNG states saved with each checkpoint let a resumed run
-continue with exactly the batches and dropout masks an uninterrupted run would have used.
+Reproducibility across a kill: an epoch's batches are a function of ``(seed, epoch)`` (and, with
+``atom_budget``, of the atom counts: ``batching.py``), so the position ``(epoch, batch)`` plus the
+RNG states saved with each checkpoint let a resumed run continue with exactly the batches and
+dropout masks an uninterrupted run would have used.
 
 Data parallelism: ``batch_size`` is the global micro-batch; each of the N processes takes its
 contiguous 1/N of every micro-batch, and gradients are averaged over processes before each
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lgmcl_dgl.train import distributed
+from lgmcl_dgl.train.batching import plain_batches, sized_batches
 from lgmcl_dgl.train.checkpoint import (capture_rng_state, discard_after, list_checkpoints, load_latest, restore_rng_state,
                                         save_checkpoint)
 from lgmcl_dgl.train.logging import STEP_LOG, RunLogger, epoch_line, log, peak_memory_mb
@@ -63,7 +65,8 @@ class TrainConfig:
     log_every: int = 10
     num_workers: int = 0
     shuffle: bool = True
-    drop_last: bool = False
+    drop_last: bool = False  # size-blind batches only (with a budget no molecule is left out)
+    atom_budget: int = 0  # padded atom slots (molecules x largest) per micro-batch, size-aware batches; 0: size-blind
     resume: bool = True  # continue from the latest checkpoint in the output directory if there is one
     monitor: str | None = None  # evaluation metric for early stopping and best weights
     mode: str = "max"  # max | min
@@ -81,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"mode must be max or min, not {self.mode!r}")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("batch_size and grad_accum must be >= 1")
+        if self.atom_budget < 0:
+            raise ValueError(f"atom_budget must be >= 0 (0: size-blind batches), got {self.atom_budget}")
 
 
 @dataclass
@@ -113,26 +118,42 @@ class _State:
     epoch_steps: int = 0
     epoch_molecules: int = 0
     epoch_seconds: float = 0.0
+    epoch_cpu_seconds: float = 0.0  # CPU of this process (all threads) in the epoch: unlike wall, not others' load
 
 
 class EpochBatches:
-    """Micro-batches of one epoch: a permutation seeded by (seed, epoch), each batch split over processes."""
+    """Micro-batches of one epoch, a function of (seed, epoch); each batch split over processes.
+
+    With ``atom_budget`` (and the items' ``atom_counts``), batches group molecules of similar size
+    under that budget of padded atom slots (``batching.sized_batches``); without, they are
+    consecutive slices of a permutation.
+    """
 
     def __init__(self, n_items: int, batch_size: int, seed: int, shuffle: bool = True, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, atom_counts: np.ndarray | None = None, atom_budget: int = 0):
         if world_size > batch_size:
             raise ValueError(f"batch_size {batch_size} is smaller than the {world_size} processes sharing it")
+        if atom_budget and (atom_counts is None or len(atom_counts) != n_items):
+            raise ValueError("an atom budget needs the atom count of every item")
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
         self.shuffle, self.drop_last, self.rank, self.world_size = shuffle, drop_last, rank, world_size
+        self.atom_counts, self.atom_budget = atom_counts, atom_budget
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
 
-    def __len__(self) -> int:
-        full, rest = divmod(self.n_items, self.batch_size)
-        return full + (1 if rest >= self.world_size and not self.drop_last else 0)
+    def count(self, epoch: int) -> int:
+        """Batches in ``epoch`` (with a budget it varies a little from epoch to epoch)."""
+        return len(self.global_batches(epoch))
 
     def global_batches(self, epoch: int) -> list[np.ndarray]:
-        order = (np.random.default_rng([self.seed, epoch]).permutation(self.n_items) if self.shuffle
-                 else np.arange(self.n_items))
-        return [order[i:i + self.batch_size] for i in range(0, len(self) * self.batch_size, self.batch_size)]
+        if self._epoch is None or self._epoch[0] != epoch:
+            if self.atom_budget:
+                batches = sized_batches(self.atom_counts, self.batch_size, self.atom_budget, self.seed, epoch,
+                                        self.shuffle, min_items=self.world_size)
+            else:
+                batches = plain_batches(self.n_items, self.batch_size, self.seed, epoch, self.shuffle, self.drop_last,
+                                        self.world_size)
+            self._epoch = (epoch, batches)
+        return self._epoch[1]
 
     def local_batches(self, epoch: int) -> list[list[int]]:
         return [np.array_split(b, self.world_size)[self.rank].tolist() for b in self.global_batches(epoch)]
@@ -172,12 +193,13 @@ class _Trainer:
         self.out_dir, self.config, self.extra_state = out_dir, config, extra_state
         if len(dataset) == 0:
             raise ValueError("the training set is empty")
+        atom_counts = _atom_counts(dataset) if config.atom_budget else None
         self.batches = EpochBatches(len(dataset), config.batch_size, config.seed, config.shuffle, config.drop_last,
-                                    self.dist.rank, self.dist.world_size)
-        if len(self.batches) == 0:
+                                    self.dist.rank, self.dist.world_size, atom_counts, config.atom_budget)
+        if self.batches.count(0) == 0:
             raise ValueError(f"batch_size {config.batch_size} with drop_last leaves no batch of {len(dataset)} items")
-        self.steps_per_epoch = math.ceil(len(self.batches) / config.grad_accum)
-        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.total_steps = config.max_steps or sum(math.ceil(self.batches.count(epoch) / config.grad_accum)
+                                                   for epoch in range(config.epochs))
         _seed_everything(config.seed + self.dist.rank)
         self.optimizer = _make_optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -231,6 +253,7 @@ class _Trainer:
         self.model.train()
         group_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         epoch_start = time.monotonic() - state.epoch_seconds
+        epoch_cpu_start = time.process_time() - state.epoch_cpu_seconds
         tick, tick_molecules = time.monotonic(), 0
         stop = None
         for index, batch in enumerate(loader, state.batch_in_epoch):
@@ -270,6 +293,7 @@ class _Trainer:
                                       "elapsed_s": state.train_seconds + now - started})
                 bar.set_postfix(loss=f"{reduced['loss']:.4f}", mol_s=f"{rate:.0f}")
             state.epoch_seconds = time.monotonic() - epoch_start
+            state.epoch_cpu_seconds = time.process_time() - epoch_cpu_start
             if stop and state.batch_in_epoch == len(local):
                 break  # the epoch is complete: close it (log, evaluate) before stopping
             if stop or state.step % cfg.checkpoint_every == 0:
@@ -280,7 +304,8 @@ class _Trainer:
         row = {"epoch": state.epoch + 1, "step": state.step,
                **{k: v / max(state.epoch_steps, 1) for k, v in state.epoch_sums.items()},
                "mol_per_s": state.epoch_molecules / max(seconds, 1e-9),
-               "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds}
+               "peak_memory_mb": peak_memory_mb(self.device), "epoch_seconds": seconds,
+               "epoch_cpu_seconds": time.process_time() - epoch_cpu_start}
         if self.evaluate is not None:
             row.update(self._evaluate())
             stop = self._early_stop(row) or stop
@@ -294,7 +319,7 @@ class _Trainer:
                 bar.write(line)
         state.epoch += 1
         state.batch_in_epoch = state.epoch_steps = state.epoch_molecules = 0
-        state.epoch_sums, state.epoch_seconds = {}, 0.0
+        state.epoch_sums, state.epoch_seconds, state.epoch_cpu_seconds = {}, 0.0, 0.0
         self._checkpoint(started)
         return stop
 
@@ -404,6 +429,13 @@ class _Trainer:
         if self.dist.is_main:
             log.info("%sresumed from %s (step %d, epoch %d, batch %d)", f"{self.config.label}: " if self.config.label
                      else "", checkpoint.path, self.state.step, self.state.epoch + 1, self.state.batch_in_epoch)
+
+
+def _atom_counts(dataset: Sequence) -> np.ndarray:
+    """Atoms per item, which size-aware batches need before any item is loaded."""
+    if not hasattr(dataset, "atom_counts"):
+        raise TypeError(f"an atom budget needs a dataset with atom_counts(); {type(dataset).__name__} has none")
+    return np.asarray(dataset.atom_counts(), dtype=np.int64)
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

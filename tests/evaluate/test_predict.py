@@ -39,6 +39,16 @@ def test_predictions_do_not_depend_on_chunking(tiny_run, tmp_path):
     np.testing.assert_allclose(small["p_np"], large["p_np"], rtol=1e-4, atol=1e-5)
 
 
+def test_size_aware_batches_give_the_same_predictions_in_input_order(tiny_run, tmp_path):
+    run, source = tiny_run
+    plain = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(atom_budget=0, jobs=0)))
+    sized = pd.read_csv(predict(run, source, tmp_path / "b.csv", PredictConfig(atom_budget=300, jobs=0)))
+    assert sized["row"].tolist() == plain["row"].tolist()
+    np.testing.assert_allclose(sized["p_np"], plain["p_np"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="atom_budget"):
+        PredictConfig(atom_budget=-1)
+
+
 def test_worker_processes_give_the_same_rows_as_one_process(tiny_run, tmp_path):
     run, source = tiny_run
     alone = pd.read_csv(predict(run, source, tmp_path / "a.csv", PredictConfig(jobs=0, chunk_size=16)), keep_default_na=False)

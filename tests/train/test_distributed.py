@@ -38,21 +38,28 @@ def contrastive_step(model, batch):
     return {"loss": loss, "loss_align": (a - b).pow(2).sum(1).mean()}
 
 
+class Sized(list):
+    """Items with an atom count each, for size-aware batches."""
+
+    def atom_counts(self):
+        return [3 + (11 * i) % 37 for i in range(len(self))]
+
+
 def data(n: int = 64):
     g = torch.Generator().manual_seed(0)
-    return list(zip(torch.randn(n, 6, generator=g), 0.3 * torch.randn(n, 6, generator=g)))
+    return Sized(zip(torch.randn(n, 6, generator=g), 0.3 * torch.randn(n, 6, generator=g)))
 
 
 def collate(items):
     return torch.stack([x for x, _ in items]), torch.stack([e for _, e in items])
 
 
-def run(out: Path, max_steps: int = 10) -> TwoViews:
+def run(out: Path, max_steps: int = 10, atom_budget: int = 0, n: int = 64) -> TwoViews:
     distributed.init_distributed("cpu")
     model = TwoViews()
-    train(model, data(), collate, contrastive_step, out,
+    train(model, data(n), collate, contrastive_step, out,
           TrainConfig(epochs=3, max_steps=max_steps, batch_size=16, lr=5e-2, log_every=1, checkpoint_every=4,
-                      seed=3, device="cpu", progress=False))
+                      seed=3, device="cpu", progress=False, atom_budget=atom_budget))
     return model
 
 
@@ -78,6 +85,16 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert not list((tmp_path / "two").glob("*rank*"))
 
 
+def test_two_gloo_processes_train_on_size_aware_batches(tmp_path):
+    """Every size-aware batch splits into equal shares (the gathered contrastive loss needs them), also
+    for an odd number of molecules."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    __file__, str(tmp_path / "two"), "200", "63"], env=env, cwd=REPO, check=True, timeout=300)
+    two = losses(tmp_path / "two")
+    assert len(two) == 10 and all(value == value for value in two)
+
+
 def test_single_process_helpers_are_no_ops():
     t = torch.arange(4.0, requires_grad=True)
     assert distributed.all_gather_with_grad(t) is t
@@ -86,6 +103,7 @@ def test_single_process_helpers_are_no_ops():
     assert distributed.resolve_device("cpu") == torch.device("cpu")
 
 
-if __name__ == "__main__":  # torchrun entry: OUT
-    run(Path(sys.argv[1]))
+if __name__ == "__main__":  # torchrun entry: OUT [ATOM_BUDGET MOLECULES]
+    budget, n = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 2 else (0, 64)
+    run(Path(sys.argv[1]), atom_budget=budget, n=n)
     distributed.cleanup()

@@ -159,6 +159,28 @@ def test_an_epoch_row_logged_after_the_last_checkpoint_is_not_logged_twice(tmp_p
     assert curve(out) == curve(tmp_path / "straight")
 
 
+class SizedItems(list):
+    """make_data's items with an atom count each, as size-aware batches need."""
+
+    def atom_counts(self):
+        return [5 + (7 * i) % 40 for i in range(len(self))]
+
+
+def test_size_aware_batches_resume_exactly_mid_epoch(tmp_path):
+    def run(out, **changes):
+        config = TrainConfig(**{"epochs": 3, "batch_size": 8, "atom_budget": 200, "lr": 1e-2, "schedule": "constant",
+                                "log_every": 1, "seed": 7, "progress": False, **changes})
+        return train(make_model(), SizedItems(make_data()), collate, mse_step, out, config)
+
+    straight = run(tmp_path / "straight")
+    assert straight.molecules_seen == 3 * 48
+    run(tmp_path / "split", max_steps=straight.step // 2 + 1)  # stops mid-epoch
+    run(tmp_path / "split")
+    assert curve(tmp_path / "split") == curve(tmp_path / "straight")
+    plain = run(tmp_path / "plain", atom_budget=0)
+    assert plain.step < straight.step  # the budget (200 padded atoms) makes more, smaller batches
+
+
 def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
     common = {"epochs": 2, "lr": 1e-2, "log_every": 1, "progress": False, "seed": 1, "clip_norm": None}
     big, small = make_model(0.0), make_model(0.0)
@@ -219,12 +241,12 @@ def test_max_steps_time_limit_and_outputs(tmp_path):
 
 def test_epoch_batches_shard_a_seeded_permutation():
     one = EpochBatches(10, 4, seed=3)
-    assert len(one) == 3 and sorted(sum(one.local_batches(0), [])) == list(range(10))
+    assert one.count(0) == 3 and sorted(sum(one.local_batches(0), [])) == list(range(10))
     assert one.local_batches(0) == EpochBatches(10, 4, seed=3).local_batches(0)
     assert one.local_batches(0) != one.local_batches(1)
     shards = [EpochBatches(10, 4, seed=3, rank=r, world_size=2).local_batches(0) for r in (0, 1)]
     assert [a + b for a, b in zip(*shards)] == one.local_batches(0)
-    assert len(EpochBatches(10, 4, seed=3, drop_last=True)) == 2
+    assert EpochBatches(10, 4, seed=3, drop_last=True).count(0) == 2
 
 
 def test_warmup_then_cosine_schedule():
