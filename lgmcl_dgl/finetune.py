@@ -463,11 +463,13 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
         return values
 
     monitor, mode = _monitor(data, split, metric)
-    encoders = [name for name in ENCODERS if getattr(model, name) is not None]
+    encoders = ParamGroup([name for name in ENCODERS if getattr(model, name) is not None], config.encoder_lr_factor,
+                          config.freeze_epochs)
+    apart = encoders.lr_factor != 1.0 or encoders.frozen_epochs  # else one group, as runs before the recipe had
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                weight_decay=config.weight_decay, schedule=config.schedule,
                                warmup_epochs=config.warmup_epochs,
-                               param_groups=[ParamGroup(encoders, config.encoder_lr_factor, config.freeze_epochs)],
+                               param_groups=[encoders] if apart else [],
                                clip_norm=5.0, seed=seed,
                                device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=2,
