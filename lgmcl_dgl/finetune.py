@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,13 @@ PARTS = ("train", "val", "test")
 ENCODERS = ("local", "global_", "text_encoder", "description_encoder")  # pretrained parts; fusion and head start fresh
 FEATURIZER_KEYS = ("atom_featurizer", "fingerprints", "erg", "pubchem_explicit_h")
 MODEL_CONFIG = "model_config.json"  # the model a run builds, pinned by its first invocation
+SCHEDULES = ("constant", "cosine", "linear")
+#: Named fine-tuning recipes: FinetuneConfig values a run starts from (``--recipe``). "pretrained" is a
+#: reasoned guess for pretrained encoders, not yet measured on the benchmark splits (docs/finetune.md).
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {"encoder_lr_factor": 1.0, "schedule": "constant", "warmup_epochs": 0.0, "freeze_epochs": 0},
+    "pretrained": {"encoder_lr_factor": 0.1, "schedule": "cosine", "warmup_epochs": 1.0, "freeze_epochs": 1},
+}
 _RUNTIME_KEYS = ("seeds", "device", "jobs", "resume", "overwrite", "progress", "encoding")
 
 
@@ -74,8 +81,12 @@ class FinetuneConfig:
     patience: int | None = 10
     batch_size: int = 64
     atom_budget: int = DEFAULT_ATOM_BUDGET  # padded atom slots per batch, similar sizes together; 0: size-blind
-    lr: float = 1e-3
+    lr: float = 1e-3  # fusion and head; the encoders (ENCODERS) train at lr x encoder_lr_factor
     weight_decay: float = 1e-3
+    encoder_lr_factor: float = 1.0
+    schedule: str = "constant"  # constant | cosine | linear (decay to 0 at the last epoch), after the warm-up
+    warmup_epochs: float = 0.0  # linear warm-up from ~0 to the rates, in epochs
+    freeze_epochs: int = 0  # encoders frozen for the first K epochs, then trained (freeze_encoders: the whole run)
     atom_featurizer: str | None = None  # None: the pretrained model's, else attentivefp
     description_backend: str = "rdkit"
     description_options: dict[str, Any] = field(default_factory=dict)
@@ -98,9 +109,33 @@ class FinetuneConfig:
             raise ValueError(f"seeds must be distinct and at least one, got {self.seeds}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.encoder_lr_factor < 0 or self.warmup_epochs < 0 or self.freeze_epochs < 0:
+            raise ValueError("encoder_lr_factor, warmup_epochs and freeze_epochs must be >= 0")
 
     def identity(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in _RUNTIME_KEYS}
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """The settings a run file holds (YAML of FinetuneConfig keys; a RUN's finetune_config.json is one), checked
+    against the fields: a misspelt key would otherwise be a setting silently not applied."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not a YAML file: {str(exc).splitlines()[0]}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: a run config is a mapping of settings, not a {type(values).__name__}")
+    known = {f.name for f in fields(FinetuneConfig)}
+    unknown = sorted(str(k) for k in values if k not in known)
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; a run config holds {', '.join(sorted(known))}")
+    return values
 
 
 @dataclass
@@ -189,8 +224,9 @@ def _check_run_dir(run: Path, config: FinetuneConfig) -> None:
         elif not saved.is_file():
             raise ArtifactError(f"{run}: not a finetune run directory (no {RUN_CONFIG}); cannot resume it")
         else:
-            before = json.loads(saved.read_text())
             now = json.loads(json.dumps(config.identity()))
+            defaults = json.loads(json.dumps(FinetuneConfig().identity()))
+            before = {**{k: defaults[k] for k in now}, **json.loads(saved.read_text())}  # a run older than a setting had its default
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             if changed:
                 raise ArtifactError(f"{run}: cannot resume with other settings; changed: "
@@ -396,7 +432,7 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
                 pretrained_weights: Path | None) -> None:
     from lgmcl_dgl.models.io import save_model
     from lgmcl_dgl.models.lgmcl import LGMCL
-    from lgmcl_dgl.train.loop import TrainConfig, train
+    from lgmcl_dgl.train.loop import ParamGroup, TrainConfig, train
     from lgmcl_dgl.train.losses import masked_bce, masked_mse
 
     directory = seed_dir(run, seed)
@@ -439,9 +475,16 @@ def _train_seed(data: _Data, run: Path, config: FinetuneConfig, seed: int, model
         return values
 
     monitor, mode = _monitor(data, split, metric)
+    encoders = ParamGroup([name for name in ENCODERS if getattr(model, name) is not None], config.encoder_lr_factor,
+                          config.freeze_epochs)
+    apart = encoders.lr_factor != 1.0 or encoders.frozen_epochs  # else one group, as runs before the recipe had
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, atom_budget=config.atom_budget,
-                               lr=config.lr, weight_decay=config.weight_decay, schedule="constant", clip_norm=5.0,
-                               seed=seed, device=config.device, monitor=monitor, mode=mode,
+                               lr=config.lr,
+                               weight_decay=config.weight_decay, schedule=config.schedule,
+                               warmup_epochs=config.warmup_epochs,
+                               param_groups=[encoders] if apart else [],
+                               clip_norm=5.0, seed=seed,
+                               device=config.device, monitor=monitor, mode=mode,
                                patience=config.patience if monitor else None, resume=True, keep_last=2,
                                checkpoint_every=10**9, progress=config.progress, tensorboard=False,
                                label=f"seed {seed}" if len(config.seeds) > 1 else "")
@@ -551,6 +594,20 @@ def _write_predictions(path: Path, table: MoleculeTable, positions: np.ndarray, 
 
 # ------------------------------------------------------------------------------------- summary
 
+def _ensemble_score(data: _Data, run: Path, seeds: list[int], part: str) -> dict[str, Any] | None:
+    """The scores of the seeds' mean prediction (probabilities for classification) on ``part``; None unless every
+    seed has the same molecules there (a split file, or a split that does not vary with the seed)."""
+    frames = [pd.read_csv(seed_dir(run, s) / f"predictions_{part}.csv") for s in seeds
+              if (seed_dir(run, s) / f"predictions_{part}.csv").is_file()]
+    if not frames or len(frames) < len(seeds) or any(not f["row"].equals(frames[0]["row"]) for f in frames):
+        return None
+    columns = [f"{name}_pred" for name in data.table.task_names]
+    mean = np.mean([f[columns].to_numpy(dtype=float) for f in frames], axis=0)
+    position_of = {int(r): i for i, r in enumerate(data.table.rows)}
+    labels = data.table.labels[[position_of[int(r)] for r in frames[0]["row"]]]
+    return score(data.task_type, labels, mean, data.table.task_names)
+
+
 def _write_summary(data: _Data, run: Path, config: FinetuneConfig, model_config) -> Path:
     """metrics.json over the seeds of this run, then the manifest."""
     seeds = [s for s in config.seeds if s in finished_seeds(run)]
@@ -563,6 +620,7 @@ def _write_summary(data: _Data, run: Path, config: FinetuneConfig, model_config)
     others = ("pr_auc",) if data.task_type == "classification" else ("mae", "r2")
     summary["other_metrics"] = {name: {part: summarize_seeds([m.get(part, {}).get(name) for m in per_seed])
                                        for part in ("test", "val")} for name in others}
+    summary["ensemble"] = {part: _ensemble_score(data, run, seeds, part) for part in ("test", "val", "train")}
     summary["skipped_tasks"] = {f"seed_{m['seed']}": {part: m[part]["skipped_tasks"] for part in PARTS if part in m}
                                 for m in per_seed}
     atomic_write_json(run / "metrics.json", summary)

@@ -145,11 +145,9 @@ def test_classification_labels_must_be_binary(tmp_path):
         finetune(source, tmp_path / "run", tiny_config(task_type="classification"))
 
 
-def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
-    """A pretrain-format directory (weights + model_config.json + tokenizer/) seeds the encoders."""
-    pytest.importorskip("lgmcl_dgl.pretrained")  # resolve_pretrained arrives with the pretrain branch
+def _tiny_pretrained(directory: Path):
+    """A pretrain-format directory (weights + model_config.json + tokenizer/) of the tiny model; its tokenizer."""
     import torch
-    from safetensors.torch import load_file
 
     from lgmcl_dgl.models.config import load_preset
     from lgmcl_dgl.models.io import save_model
@@ -157,18 +155,36 @@ def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
     from lgmcl_dgl.text.tokenizer import train_tokenizer
     from tiny_finetune import TINY_MODEL
 
-    pretrained = tmp_path / "pretrained"
-    tokenizer = train_tokenizer(["CCO c1ccccc1 CC(=O)O"] * 5, pretrained / "tokenizer", 300, 48)
+    tokenizer = train_tokenizer(["CCO c1ccccc1 CC(=O)O"] * 5, directory / "tokenizer", 300, 48)
     config = load_preset("small", {**TINY_MODEL, "fingerprint_dim": 167, "text.vocab_size": len(tokenizer)})
     torch.manual_seed(123)
-    save_model(pretrained, LGMCL(config, 0))
-    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], pretrained=str(pretrained),
-                                                         freeze_encoders=True, epochs=1))
+    save_model(directory, LGMCL(config, 0))
+    return tokenizer
+
+
+def _changed_encoder_tensors(pretrained: Path, run: Path) -> tuple[list[str], list[str]]:
+    """The pretrained encoder tensors, and those the run's seed 0 changed."""
+    import torch
+    from safetensors.torch import load_file
+
     before = load_file(str(pretrained / "model.safetensors"))
     after = load_file(str(run / "seed_0" / "model" / "model.safetensors"))
     encoders = [k for k in before if k.split(".")[0] in ("local", "global_", "text_encoder")]
-    assert encoders and [k for k in encoders if not torch.equal(before[k], after[k])] == []
-    assert any(k.startswith("head.") for k in after)
+    return encoders, [k for k in encoders if not torch.equal(before[k], after[k])]
+
+
+def test_pretrained_encoders_are_loaded_and_frozen(bbbp60, tmp_path):
+    """A pretrain-format directory (weights + model_config.json + tokenizer/) seeds the encoders."""
+    pytest.importorskip("lgmcl_dgl.pretrained")  # resolve_pretrained arrives with the pretrain branch
+    from safetensors.torch import load_file
+
+    pretrained = tmp_path / "pretrained"
+    tokenizer = _tiny_pretrained(pretrained)
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], pretrained=str(pretrained),
+                                                         freeze_encoders=True, epochs=1))
+    encoders, changed = _changed_encoder_tensors(pretrained, run)
+    assert encoders and changed == []
+    assert any(k.startswith("head.") for k in load_file(str(run / "seed_0" / "model" / "model.safetensors")))
     card = json.loads((run / "seed_0" / "model" / "card.json").read_text())
     assert card["model_config"]["fingerprint_dim"] == 1489 and card["extra"]["pretrained"] == str(pretrained)
     tokens = json.loads((run / "seed_0" / "model" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
@@ -276,3 +292,35 @@ def test_frozen_text_encoders_run_once_per_molecule_not_per_step(bbbp60, tmp_pat
     own = pd.concat([pd.read_csv(run / "seed_0" / f"predictions_{part}.csv") for part in ("train", "val", "test")])
     fresh = pd.read_csv(predict(run, bbbp60, tmp_path / "predictions.csv")).set_index("row")
     np.testing.assert_allclose(own["p_np_pred"], fresh.loc[own["row"], "p_np"], rtol=1e-4, atol=1e-5)
+
+
+def test_the_recipe_freezes_the_encoders_for_its_first_epochs_then_trains_them(bbbp60, tmp_path):
+    pretrained = tmp_path / "pretrained"
+    _tiny_pretrained(pretrained)
+    recipe = dict(target_columns=["p_np"], pretrained=str(pretrained), encoder_lr_factor=0.1, schedule="cosine",
+                  warmup_epochs=0.5, split_sizes=(0.8, 0.0, 0.2))  # no validation part: the last weights are kept
+    frozen = finetune(bbbp60, tmp_path / "frozen", tiny_config(**recipe, freeze_epochs=2, epochs=2))
+    encoders, changed = _changed_encoder_tensors(pretrained, frozen)
+    assert encoders and changed == []
+    thawed = finetune(bbbp60, tmp_path / "thawed", tiny_config(**recipe, freeze_epochs=1, epochs=2))
+    assert set(_changed_encoder_tensors(pretrained, thawed)[1]) == set(encoders)
+    assert json.loads((thawed / "finetune_config.json").read_text())["encoder_lr_factor"] == 0.1
+
+
+def test_the_seed_ensemble_scores_the_mean_prediction_where_the_seeds_share_their_parts(bbbp60, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": list(range(0, 30)), "val": list(range(30, 40)), "test": list(range(40, 59))}))
+    run = finetune(bbbp60, tmp_path / "run", tiny_config(target_columns=["p_np"], seeds=[0, 1], epochs=1,
+                                                         modalities=["local", "fingerprints"], split_file=str(split)))
+    metrics = json.loads((run / "metrics.json").read_text())
+    frames = [pd.read_csv(run / f"seed_{s}" / "predictions_test.csv") for s in (0, 1)]
+    mean = (frames[0]["p_np_pred"] + frames[1]["p_np_pred"]) / 2
+    assert metrics["ensemble"]["test"]["roc_auc"] == pytest.approx(roc_auc_score(frames[0]["p_np"], mean))
+    assert not np.allclose(frames[0]["p_np_pred"], frames[1]["p_np_pred"])  # two models, a mean of two
+    assert set(metrics["ensemble"]) == {"test", "val", "train"} and metrics["test"]["per_seed"][1] is not None
+
+    random = finetune(bbbp60, tmp_path / "random", tiny_config(target_columns=["p_np"], seeds=[0, 1], epochs=1,
+                                                               modalities=["local", "fingerprints"]))
+    assert json.loads((random / "metrics.json").read_text())["ensemble"]["test"] is None  # each seed its own test part

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import yaml
 
 from lgmcl_dgl.data.load import DEFAULT_ENCODING, InputError
 
@@ -51,6 +52,18 @@ def atom_budget_option(func):
 
 def split_columns(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
+    """``key=value`` pairs; values parsed as YAML scalars (numbers, booleans, lists)."""
+    pairs = {}
+    for item in values:
+        for part in item.split(",") if what == "weights" else [item]:
+            key, sep, raw = part.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"{part!r}: expected KEY=VALUE", param_hint=f"--{what}")
+            pairs[key.strip()] = yaml.safe_load(raw)
+    return pairs
 
 
 def run_api(call, *args, **kwargs):

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import click
-import yaml
 
-from lgmcl_dgl.cli.options import atom_budget_option, encoding_option, run_api, split_columns
+from lgmcl_dgl.cli.options import atom_budget_option, encoding_option, parse_pairs, run_api, split_columns
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -24,18 +23,6 @@ def parse_duration(value: str | None) -> float | None:
     if not match:
         raise click.BadParameter(f"{value!r}: expected seconds or a number with s/m/h/d, e.g. 2h")
     return float(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, object]:
-    """``key=value`` pairs; values parsed as YAML scalars (numbers, booleans, lists)."""
-    pairs = {}
-    for item in values:
-        for part in item.split(",") if what == "weights" else [item]:
-            key, sep, raw = part.partition("=")
-            if not sep or not key.strip():
-                raise click.BadParameter(f"{part!r}: expected KEY=VALUE", param_hint=f"--{what}")
-            pairs[key.strip()] = yaml.safe_load(raw)
-    return pairs
 
 
 @click.command()

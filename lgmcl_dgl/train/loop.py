@@ -43,6 +43,21 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
+class ParamGroup:
+    """Parameters under some top-level modules, trained at ``lr_factor`` x the run's rate (warm-up and decay
+    included) and frozen for the first ``frozen_epochs`` epochs; e.g. pretrained encoders beside a fresh head."""
+
+    modules: list[str]  # names of the model's direct children
+    lr_factor: float = 1.0
+    frozen_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        self.modules = list(self.modules)
+        if self.lr_factor < 0 or self.frozen_epochs < 0:
+            raise ValueError(f"lr_factor and frozen_epochs must be >= 0, got {self.lr_factor} and {self.frozen_epochs}")
+
+
+@dataclass
 class TrainConfig:
     """How to train; model and data settings live elsewhere."""
 
@@ -55,7 +70,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     optimizer: str = "adamw"  # adamw | adam (adam: L2 penalty, as the reference implementation)
     warmup_steps: int = 0
+    warmup_epochs: float = 0.0  # the warm-up given in epochs instead (the loop knows their steps); not both
     schedule: str = "cosine"  # cosine | linear | constant, after warm-up
+    param_groups: list[ParamGroup] = field(default_factory=list)  # parameters trained apart; the rest: lr, never frozen
     clip_norm: float | None = 1.0
     checkpoint_every: int = 500  # optimiser steps; a checkpoint is also written at every epoch end and at the end
     keep_last: int = 3
@@ -86,6 +103,11 @@ class TrainConfig:
             raise ValueError("batch_size and grad_accum must be >= 1")
         if self.atom_budget < 0:
             raise ValueError(f"atom_budget must be >= 0 (0: size-blind batches), got {self.atom_budget}")
+        if self.warmup_steps and self.warmup_epochs:
+            raise ValueError("give the warm-up in steps or in epochs, not both")
+        if self.warmup_steps < 0 or self.warmup_epochs < 0:
+            raise ValueError("the warm-up must be >= 0")
+        self.param_groups = [ParamGroup(**g) if isinstance(g, dict) else g for g in self.param_groups]
 
 
 @dataclass
@@ -200,10 +222,13 @@ class _Trainer:
             raise ValueError(f"batch_size {config.batch_size} with drop_last leaves no batch of {len(dataset)} items")
         self.total_steps = config.max_steps or sum(math.ceil(self.batches.count(epoch) / config.grad_accum)
                                                    for epoch in range(config.epochs))
+        # warm-up in epochs: steps of the first epoch (size-aware batches vary a little from epoch to epoch)
+        first_epoch_steps = math.ceil(self.batches.count(0) / config.grad_accum)
+        warmup_steps = config.warmup_steps or round(config.warmup_epochs * first_epoch_steps)
         _seed_everything(config.seed + self.dist.rank)
-        self.optimizer = _make_optimizer(model, config)
+        self.optimizer, self.grouped = _make_optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(config.schedule, config.warmup_steps, self.total_steps))
+            self.optimizer, lr_lambda(config.schedule, warmup_steps, self.total_steps))
         self.amp_dtype = _amp_dtype(self.device, config.amp)
         self.scaler = torch.cuda.amp.GradScaler() if self.amp_dtype == torch.float16 else None
         self.state = _State()
@@ -230,6 +255,7 @@ class _Trainer:
                     break
             self.state.train_seconds = seconds_before + time.monotonic() - started
             self._checkpoint()
+        self._freeze_for(math.inf)  # the model goes back with every parameter it was given trainable
         bar.close()
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
@@ -245,6 +271,7 @@ class _Trainer:
         cfg, state = self.config, self.state
         if hasattr(self.dataset, "set_epoch"):  # per-epoch augmentation, derived from (seed, epoch, index)
             self.dataset.set_epoch(state.epoch)
+        self._freeze_for(state.epoch)
         local = self.batches.local_batches(state.epoch)
         sizes = [len(b) for b in self.batches.global_batches(state.epoch)]
         loader = DataLoader(self.dataset, batch_sampler=local[state.batch_in_epoch:], collate_fn=self.collate,
@@ -322,6 +349,13 @@ class _Trainer:
         state.epoch_sums, state.epoch_seconds, state.epoch_cpu_seconds = {}, 0.0, 0.0
         self._checkpoint(started)
         return stop
+
+    def _freeze_for(self, epoch: float) -> None:
+        """Groups still in their frozen epochs take no gradient (so no update, no optimiser state); derived
+        from the epoch alone, so a run resumed mid-way freezes exactly what an uninterrupted one does."""
+        for group, params in self.grouped:
+            for param in params:
+                param.requires_grad_(epoch >= group.frozen_epochs)
 
     def _optimizer_step(self) -> None:
         cfg = self.config
@@ -438,10 +472,26 @@ def _atom_counts(dataset: Sequence) -> np.ndarray:
     return np.asarray(dataset.atom_counts(), dtype=np.int64)
 
 
-def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _make_optimizer(model: torch.nn.Module, config: TrainConfig
+                    ) -> tuple[torch.optim.Optimizer, list[tuple[ParamGroup, list[torch.nn.Parameter]]]]:
+    """The optimiser over the trainable parameters: first those in no ``ParamGroup`` (so the logged ``lr`` is the
+    run's rate), then each group at its factor. Also each group's parameters, for freezing."""
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    children = dict(model.named_children())
+    grouped, taken = [], set()
+    for group in config.param_groups:
+        unknown = [m for m in group.modules if m not in children]
+        if unknown:
+            raise ValueError(f"param_groups: the model has no module {unknown[0]!r} (it has {', '.join(children)})")
+        names = [n for n in trainable if n.split(".")[0] in group.modules and n not in taken]
+        taken.update(names)
+        grouped.append((group, [trainable[n] for n in names]))
+    rest = [p for n, p in trainable.items() if n not in taken]
+    groups = [{"params": rest, "lr": config.lr}] + [{"params": params, "lr": config.lr * group.lr_factor}
+                                                    for group, params in grouped]
+    groups = [g for g in groups if g["params"]] or groups[:1]  # a group with nothing to train (all frozen) is left out
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay), grouped
 
 
 def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:

@@ -30,6 +30,7 @@ def test_finetune_evaluate_predict_on_a_slice(moleculenet, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["test"]["per_seed"]) == 2
     assert f"{metrics['test']['mean']:.3f}" in output
+    assert f"seed ensemble {metrics['ensemble']['test']['roc_auc']:.3f}" in output  # a scaffold split: one test part
 
     output = _invoke("evaluate", run, "--split", "test")
     own = json.loads((run / "evaluations" / "test" / "metrics.json").read_text())

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from lgmcl_dgl.train.checkpoint import list_checkpoints
-from lgmcl_dgl.train.loop import EpochBatches, TrainConfig, lr_lambda, train
+from lgmcl_dgl.train.loop import EpochBatches, ParamGroup, TrainConfig, lr_lambda, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,12 +64,19 @@ def run_tiny(out: Path, slow: float = 0.0, **overrides) -> None:
     train(make_model(), make_data(), collate, step, out, config)
 
 
-def test_kill_9_then_resume_matches_a_straight_run(tmp_path):
+#: A fine-tuning recipe on the tiny model: its first layer trained at a tenth of the rate, frozen for 2 of 4 epochs.
+RECIPE = {"param_groups": [ParamGroup(["0"], lr_factor=0.1, frozen_epochs=2)], "warmup_steps": 0, "warmup_epochs": 1.0}
+
+
+@pytest.mark.parametrize("recipe", [False, True], ids=["plain", "recipe"])
+def test_kill_9_then_resume_matches_a_straight_run(tmp_path, recipe):
+    """With the recipe the kill lands in the frozen epochs (step 9 of 6-step epochs): the resumed run must
+    freeze, warm up and decay exactly as the straight one."""
     straight = tmp_path / "straight"
-    run_tiny(straight)
+    run_tiny(straight, **(RECIPE if recipe else {}))
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, __file__, str(killed), "0.05"]
+    cmd = [sys.executable, __file__, str(killed), "0.05", "recipe" if recipe else "plain"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO)
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name >= "step-000000009" for p in list_checkpoints(killed / "checkpoints")):
@@ -78,7 +85,7 @@ def test_kill_9_then_resume_matches_a_straight_run(tmp_path):
     proc.wait()
     steps_before = len(read_log(killed))
     assert 0 < steps_before < 24, "the kill must land mid-run"
-    subprocess.run(cmd[:-1] + ["0"], env=env, cwd=REPO, check=True)
+    subprocess.run(cmd[:-2] + ["0", cmd[-1]], env=env, cwd=REPO, check=True)
     assert curve(killed) == curve(straight)
     assert len(curve(straight)) == 24  # 4 epochs x 6 steps, each logged once
     for a, b in zip(make_model().state_dict().values(), make_model().state_dict().values()):
@@ -256,6 +263,48 @@ def test_warmup_then_cosine_schedule():
     assert lr_lambda("constant", 0, 10)(7) == 1.0
 
 
+def test_param_groups_train_at_their_factor_through_warm_up_and_decay(tmp_path):
+    """Each optimiser step's rates, read from the checkpoint written after it: the group at 0.1 x the rest."""
+    import json
+
+    run_tiny(tmp_path / "run", epochs=2, schedule="cosine", warmup_steps=0, warmup_epochs=0.5, checkpoint_every=1,
+             keep_last=100, param_groups=[ParamGroup(["0"], lr_factor=0.1)])
+    factor = lr_lambda("cosine", warmup_steps=3, total_steps=12)  # 0.5 of 6 steps per epoch, 2 epochs
+    for path in list_checkpoints(tmp_path / "run" / "checkpoints"):
+        state = json.loads((path / "state.json").read_text())
+        rest, first_layer = (group["lr"] for group in state["optimizer"]["param_groups"])
+        assert rest == pytest.approx(1e-2 * factor(state["step"]))
+        assert first_layer == pytest.approx(1e-3 * factor(state["step"]))
+    logged = read_log(tmp_path / "run")
+    assert len(logged) == 12  # the logged lr stays the run's rate, not a group's
+    assert all(float(r["lr"]) == pytest.approx(1e-2 * factor(int(r["step"]))) for r in logged)
+
+
+def test_a_group_is_frozen_for_its_first_epochs_then_trained(tmp_path):
+    seen = []
+
+    def step(model, batch):
+        seen.append((model[0].weight.detach().clone(), model[3].weight.detach().clone(), model[0].weight.requires_grad))
+        return mse_step(model, batch)
+
+    model = make_model()
+    train(model, make_data(), collate, step, tmp_path / "run",
+          TrainConfig(epochs=3, batch_size=8, lr=1e-2, progress=False, seed=7,
+                      param_groups=[ParamGroup(["0"], lr_factor=0.5, frozen_epochs=2)]))
+    first, last = [s[0] for s in seen], [s[1] for s in seen]
+    assert [s[2] for s in seen] == [False] * 12 + [True] * 6  # 6 steps per epoch
+    assert all(torch.equal(w, first[0]) for w in first[:13])  # unchanged through the frozen epochs
+    assert not torch.equal(first[13], first[12]) and not torch.equal(model[0].weight, first[12])  # then trained
+    assert not torch.equal(last[1], last[0])  # the other layers trained from the start
+    assert all(p.requires_grad for p in model.parameters())  # and the model comes back trainable
+
+
+def test_an_unknown_param_group_module_is_named(tmp_path):
+    with pytest.raises(ValueError, match="no module 'encoder'"):
+        train(make_model(), make_data(), collate, mse_step, tmp_path,
+              TrainConfig(progress=False, param_groups=[ParamGroup(["encoder"])]))
+
+
 def test_without_a_progress_bar_epoch_lines_go_to_logging_not_stdout(tmp_path, capsys, caplog):
     with caplog.at_level("INFO", logger="lgmcl_dgl.train"):
         train(make_model(), make_data(), collate, mse_step, tmp_path / "quiet",
@@ -283,5 +332,5 @@ def test_epochs_count_from_1_in_lines_logs_and_history_and_a_label_names_bar_and
     assert [row["epoch"] for row in result.history] == [1, 2] and result.best_metrics["epoch"] == 1
 
 
-if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP
-    run_tiny(Path(sys.argv[1]), slow=float(sys.argv[2]))
+if __name__ == "__main__":  # subprocess entry of the kill test: OUT SECONDS_PER_STEP plain|recipe
+    run_tiny(Path(sys.argv[1]), slow=float(sys.argv[2]), **(RECIPE if sys.argv[3] == "recipe" else {}))
