@@ -7,8 +7,9 @@ the 5th percentile of the validation molecules' own maximum similarity to the tr
 (so 95% of molecules drawn like the validation split count as in the domain).
 
 The training molecules are those of the run's first seed (its ``predictions_train.csv``); their
-fingerprints and the threshold are stored once in ``RUN/domain/`` (packed uint8 ``.npy`` and
-``domain.json``, written atomically) on the first predict. Similarities are computed with RDKit's
+fingerprints and the threshold are stored in ``RUN/domain/`` (packed uint8 ``.npy``, then
+``domain.json``, each written atomically) at the end of finetune, or on the first predict of an
+older run. Similarities are computed with RDKit's
 BulkTanimotoSimilarity, one query against all training fingerprints at a time: C-speed popcounts,
 memory bounded by one row of similarities (benchmarks/explain.py measures it against a numpy product).
 """
