@@ -7,7 +7,7 @@ uses) and a numpy float32 product of unpacked bits over query chunks (bounded me
 linearly in Q, so --queries can be a slice of the 4,000 of the predict benchmark; the JSON records
 the per-query cost and the 4,000-query extrapolation beside benchmarks/results/predict.md's time.
 
-    PYTHONPATH=. python benchmarks/domain.py --queries 200 --train 100000 --out benchmarks/results/domain
+    PYTHONPATH=. python benchmarks/domain.py --queries 200 --train 100000 --out benchmarks/results/domain_100k
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
     train_smiles, query_smiles = smiles[:args.train], smiles[args.train:]
 
     train_packed, train_fp_s = timed(lambda: domain.morgan_packed(train_smiles))
-    vectors, vectors_s = timed(lambda: domain._bit_vectors(train_packed))
+    vectors, vectors_s = timed(lambda: domain.bit_vectors(train_packed))
     queries, query_fp_s = timed(lambda: domain.morgan_packed(query_smiles))
     (rdkit_best, rdkit_nearest), rdkit_s = timed(lambda: domain.max_similarity(queries, vectors))
     (numpy_best, _), numpy_s = timed(lambda: numpy_max_similarity(queries, train_packed))

@@ -49,7 +49,7 @@ def morgan_packed(smiles: list[str]) -> np.ndarray:
     return np.packbits(bits, axis=1)
 
 
-def _bit_vectors(packed: np.ndarray) -> list:
+def bit_vectors(packed: np.ndarray) -> list:
     from rdkit import DataStructs
 
     vectors = []
@@ -66,7 +66,7 @@ def max_similarity(queries: np.ndarray, train: list) -> tuple[np.ndarray, np.nda
 
     best = np.zeros(len(queries), np.float32)
     nearest = np.zeros(len(queries), np.int64)
-    for i, query in enumerate(_bit_vectors(queries)):
+    for i, query in enumerate(bit_vectors(queries)):
         similarities = np.asarray(DataStructs.BulkTanimotoSimilarity(query, train))
         nearest[i] = int(similarities.argmax())
         best[i] = similarities[nearest[i]]
@@ -113,9 +113,9 @@ def load_domain(run: str | Path) -> Domain:
         if len(packed) != len(train_smiles):
             raise ArtifactError(f"{directory / FINGERPRINTS}: {len(packed)} fingerprints for "
                                 f"{len(train_smiles)} training molecules; remove {directory} to recompute it")
-        return Domain(train_smiles, _bit_vectors(packed), threshold)
+        return Domain(train_smiles, bit_vectors(packed), threshold)
     packed = morgan_packed(train_smiles)
-    vectors = _bit_vectors(packed)
+    vectors = bit_vectors(packed)
     val_smiles = _part_smiles(run, seed, "val")
     if val_smiles:
         val_best, _ = max_similarity(morgan_packed(val_smiles), vectors)

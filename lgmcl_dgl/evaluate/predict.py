@@ -139,7 +139,8 @@ def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: l
         if n_seeds > 1:
             columns[f"{name}_std"] = std[:, j]
     for name, values in (domain or {}).items():
-        column = np.full(len(smiles), np.nan, np.float32) if values.dtype.kind == "f" else np.full(len(smiles), "", object)
+        empty = (np.nan, np.float32) if values.dtype.kind == "f" else ("", object)  # invalid rows: empty cells
+        column = np.full(len(smiles), *empty)
         column[valid] = values
         columns[name] = column
     columns["error"] = errors

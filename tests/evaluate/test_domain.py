@@ -17,7 +17,7 @@ def _tanimoto_by_hand(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_max_similarity_matches_tanimoto_by_hand():
     train = domain.morgan_packed(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCCCCCCC"])
     queries = domain.morgan_packed(["CCN", "c1ccccc1", "CCCCCCO"])
-    best, nearest = domain.max_similarity(queries, domain._bit_vectors(train))
+    best, nearest = domain.max_similarity(queries, domain.bit_vectors(train))
     expected = _tanimoto_by_hand(queries, train)
     np.testing.assert_allclose(best, expected.max(1), rtol=1e-6)
     assert nearest.tolist() == expected.argmax(1).tolist()
