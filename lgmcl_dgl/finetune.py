@@ -32,6 +32,7 @@ from lgmcl_dgl.data.locations import cache_dir
 from lgmcl_dgl.data.rdkit_log import rdkit_messages_logged
 from lgmcl_dgl.data.splits import SPLIT_KINDS, Split, make_split
 from lgmcl_dgl.evaluate import plots
+from lgmcl_dgl.evaluate.domain import load_domain
 from lgmcl_dgl.evaluate.inference import Collator, ModelInput, forward, raw_outputs, to_original_units, tokenize
 from lgmcl_dgl.evaluate.labels import LabelStats, check_labels, infer_task_type
 from lgmcl_dgl.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC, score, summarize_seeds
@@ -210,6 +211,7 @@ def _finetune(source: str | Path, run: Path, config: FinetuneConfig) -> Path:
             log.info("seed %d already finished in %s; kept", seed, run)
             continue
         _train_seed(data, run, config, seed, model_config, tokenizer, pretrained_weights)
+    load_domain(run)  # stores the training fingerprints and threshold predict's applicability domain reads
     return _write_summary(data, run, config, model_config)
 
 

@@ -27,6 +27,7 @@ import torch
 from lgmcl_dgl.data.artifacts import ArtifactError, reported_as, temporary_beside
 from lgmcl_dgl.data.load import (CSV_OPTIONS, DEFAULT_ENCODING, SMILES_FILE_SUFFIXES, InputError, _guess_smiles_column,
                                  resolve_source, undecodable)
+from lgmcl_dgl.evaluate import domain as applicability
 from lgmcl_dgl.evaluate.run_dir import TOKENIZER_DIR, model_dir, read_card, run_seeds, smiles_column_for
 from lgmcl_dgl.train.batching import DEFAULT_ATOM_BUDGET
 
@@ -101,11 +102,12 @@ def _smiles_file_chunks(path: Path, chunk_size: int,
 
 
 def prediction_columns(task_names: list[str], n_seeds: int, kept: list[str] = ()) -> list[str]:
-    """row, smiles, the input's other columns (``kept``, already renamed by ``kept_names``), predictions, error."""
+    """row, smiles, the input's other columns (``kept``, already renamed by ``kept_names``), predictions,
+    applicability domain (evaluate/domain.py), error."""
     columns = ["row", "smiles", *kept]
     for name in task_names:
         columns += [name, f"{name}_std"] if n_seeds > 1 else [name]
-    return columns + ["error"]
+    return columns + [*applicability.COLUMNS, "error"]
 
 
 def kept_names(input_columns: list[str], task_names: list[str], n_seeds: int) -> dict[str, str]:
@@ -123,9 +125,10 @@ def kept_names(input_columns: list[str], task_names: list[str], n_seeds: int) ->
 
 
 def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: list[int],
-                per_seed: np.ndarray, task_names: list[str], kept: pd.DataFrame | None = None) -> pd.DataFrame:
+                per_seed: np.ndarray, task_names: list[str], kept: pd.DataFrame | None = None,
+                domain: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Rows of one chunk: ``per_seed`` is (seeds, len(valid), tasks) in original units; ``kept`` the input's
-    other columns under their output names."""
+    other columns under their output names; ``domain`` the valid rows' applicability-domain columns."""
     n_seeds = per_seed.shape[0]
     mean = np.full((len(smiles), len(task_names)), np.nan, np.float32)
     std = np.full_like(mean, np.nan)
@@ -139,6 +142,11 @@ def chunk_frame(rows: np.ndarray, smiles: list[str], errors: list[str], valid: l
         columns[name] = mean[:, j]
         if n_seeds > 1:
             columns[f"{name}_std"] = std[:, j]
+    for name, values in (domain or {}).items():
+        empty = (np.nan, np.float32) if values.dtype.kind == "f" else ("", object)  # invalid rows: empty cells
+        column = np.full(len(smiles), *empty)
+        column[valid] = values
+        columns[name] = column
     columns["error"] = errors
     return pd.DataFrame(columns)
 
@@ -326,7 +334,7 @@ def _prepared(chunks: Iterable[_Chunk], featurize_config, text: dict | None, job
             yield pending.popleft().get()
 
 
-def _score_chunk(ensemble: Ensemble, chunk: _Chunk, config: PredictConfig,
+def _score_chunk(ensemble: Ensemble, chunk: _Chunk, config: PredictConfig, domain: applicability.Domain,
                  descriptions: dict[int, str] | None = None) -> pd.DataFrame:
     from lgmcl_dgl.featurize.dataset import MoleculeRecord
 
@@ -340,7 +348,8 @@ def _score_chunk(ensemble: Ensemble, chunk: _Chunk, config: PredictConfig,
             raise ArtifactError(f"no description for row(s) {missing[:5]}; the descriptions were made from another input")
         texts = [descriptions[int(r.row)] for r in records]
     per_seed = ensemble.predict_records(records, texts, config.batch_size, config.atom_budget)
-    return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names, chunk.kept)
+    return chunk_frame(chunk.rows, chunk.smiles, errors, valid, per_seed, ensemble.task_names, chunk.kept,
+                       domain.columns([r.smiles for r in records]))
 
 
 def predict(run: str | Path, source: str | Path, out: str | Path, config: PredictConfig | None = None,
@@ -355,6 +364,7 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
 
     config = config or PredictConfig()
     ensemble = Ensemble(run, config.device, config.precision)
+    domain = applicability.load_domain(run)
     known = _known_descriptions(ensemble, descriptions) if descriptions is not None else None
     featurized = _is_featurize_dir(source)
     if featurized:
@@ -378,7 +388,7 @@ def predict(run: str | Path, source: str | Path, out: str | Path, config: Predic
             if writer is None:
                 kept = list(chunk.kept.columns) if chunk.kept is not None else []
                 writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds), kept))
-            writer.write(_score_chunk(ensemble, chunk, config, known))
+            writer.write(_score_chunk(ensemble, chunk, config, domain, known))
         if writer is None:  # no rows: the header alone
             writer = _AtomicCsv(out, prediction_columns(ensemble.task_names, len(ensemble.seeds)))
         ok = True

@@ -8,6 +8,8 @@ RUN/
   metrics.json             {"metric", "test": {"mean", "std", "per_seed"}, "val": {...}, "train": {...}, ...}
   invalid.csv              input rows that could not be used, with the reason
   run.log                  RDKit's messages (warnings on valid molecules too), appended by every invocation
+  domain/                  train_morgan.npy (first seed's training molecules, packed Morgan bits) and
+                           domain.json (in-domain threshold): the applicability domain (evaluate/domain.py)
   seed_<k>/
     split.json             {"train": rows, "val": rows, "test": rows} (data rows of the input)
     model/                 everything predict needs: model.safetensors + model_config.json (models.io),

@@ -42,7 +42,8 @@ def test_finetune_evaluate_predict_on_a_slice(moleculenet, tmp_path):
     assert "3 rows, 1 could not be predicted" in output
     frame = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
     assert frame["smiles"].tolist() == ["CCO", "nonsense", "CC(=O)Oc1ccccc1C(=O)O"]
-    assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "error"]
+    assert list(frame.columns) == ["row", "smiles", "p_np", "p_np_std", "ad_max_similarity", "ad_nearest_train_smiles",
+                                   "ad_in_domain", "error"]
 
     output = _invoke("evaluate", run, source, "-o", tmp_path / "eval")
     assert "seed-ensemble" in output and (tmp_path / "eval" / "metrics.json").is_file()

@@ -21,7 +21,8 @@ def test_predict_keeps_every_row_in_order_with_errors(tiny_run, tmp_path):
     frame = pd.read_csv(out, keep_default_na=False)
     assert frame["row"].tolist() == list(range(8))
     assert frame["smiles"].tolist() == ["CCO", "not_a_smiles", "", "c1ccccc1O", "C1CC", "CC(=O)Nc1ccc(O)cc1", "", "CCN"]
-    assert list(frame.columns) == ["row", "smiles", "name", "p_np", "p_np_std", "error"]  # two seeds: mean and std
+    assert list(frame.columns) == ["row", "smiles", "name", "p_np", "p_np_std",  # two seeds: mean and std
+                                   "ad_max_similarity", "ad_nearest_train_smiles", "ad_in_domain", "error"]
     assert frame["name"].tolist() == ["a", "b", "c", "d", "e", "f", "", "h"]
     bad = frame["error"] != ""
     assert bad.tolist() == [False, True, True, False, True, False, True, False]
@@ -130,7 +131,8 @@ def test_predictions_keep_the_inputs_other_columns_in_input_order(tiny_run, tmp_
     source.write_text('id,p_np,smiles,note\nX7,1,CCO,first\nX3,,C1CC,\nX9,0,c1ccccc1O,"with, comma"\n')
     frame = pd.read_csv(predict(run, source, tmp_path / "p.csv", PredictConfig(chunk_size=2)), keep_default_na=False,
                         dtype=str)
-    assert list(frame.columns) == ["row", "smiles", "id", "input_p_np", "note", "p_np", "p_np_std", "error"]
+    assert list(frame.columns) == ["row", "smiles", "id", "input_p_np", "note", "p_np", "p_np_std",
+                                   "ad_max_similarity", "ad_nearest_train_smiles", "ad_in_domain", "error"]
     assert frame["id"].tolist() == ["X7", "X3", "X9"] and frame["input_p_np"].tolist() == ["1", "", "0"]
     assert frame["note"].tolist() == ["first", "", "with, comma"]
     assert frame["error"].tolist()[1] != "" and frame["p_np"].tolist()[1] == "" and frame["p_np"].tolist()[0] != ""
