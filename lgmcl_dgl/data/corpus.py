@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from lgmcl_dgl.data.artifacts import MANIFEST, Manifest, sha256_file, temporary_beside
+from lgmcl_dgl.data.artifacts import MANIFEST, Manifest, atomic_file, sha256_file
 from lgmcl_dgl.data.load import InputError, read_table, resolve_source
 
 KIND = "corpus"
@@ -41,22 +41,14 @@ def join_sources(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
             return target
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
-    fd, tmp = temporary_beside(target)
     spans = []
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([SMILES_COLUMN])
-            for path in paths:
-                smiles = read_table(path, smiles_column, target_columns=[]).smiles
-                spans.append({"file": str(path), "first_row": sum(s["rows"] for s in spans), "rows": len(smiles)})
-                writer.writerows([s] for s in smiles)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([SMILES_COLUMN])
+        for path in paths:
+            smiles = read_table(path, smiles_column, target_columns=[]).smiles
+            spans.append({"file": str(path), "first_row": sum(s["rows"] for s in spans), "rows": len(smiles)})
+            writer.writerows([s] for s in smiles)
     Manifest(KIND, settings, inputs, counts={"rows": sum(s["rows"] for s in spans)}, extra={"spans": spans}).write(out)
     return target
 
