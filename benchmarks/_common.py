@@ -22,11 +22,20 @@ RESULTS = HERE / "results"
 MOSES = ("moses_test.csv.gz", "moses_test_scaffolds.csv.gz")  # one SMILES column each, read in this order
 
 
+def shared_data() -> Path:
+    """../shared/data (or $LGMCL_SHARED_DATA): benchmarks run on the full upstream files, not the tests' slices."""
+    path = shared_data_dir()
+    if path is None:
+        raise SystemExit("benchmarks read the full files of ../shared/data, and none were found; set LGMCL_SHARED_DATA "
+                         "to the folder holding moleculenet/ and pretrain/")
+    return path
+
+
 def moses_smiles(n: int) -> list[str]:
     """The first ``n`` MOSES SMILES of the shared test file, then of its scaffold file."""
     smiles: list[str] = []
     for name in MOSES:
-        with gzip.open(shared_data_dir() / "pretrain" / name, "rt") as handle:
+        with gzip.open(shared_data() / "pretrain" / name, "rt") as handle:
             next(handle)
             smiles += [line.strip() for _, line in zip(range(n - len(smiles)), handle)]
         if len(smiles) >= n:

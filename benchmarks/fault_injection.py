@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from _common import RESULTS, machine, moses_smiles, write_smiles_csv
+from _common import RESULTS, machine, moses_smiles, shared_data, write_smiles_csv
 
 STEPS = ("featurize", "augment", "pretrain", "finetune")
 #: JSON keys and CSV columns that differ between any two runs: wall times, dates, speeds, memory, and
@@ -58,13 +58,12 @@ TINY_MODEL = {"embed_dim": 16, "local.hidden": 16, "local.layers": 1, "global.d_
 
 def prepare_inputs(work: Path, molecules: int, bbbp_rows: int) -> dict[str, Path]:
     """The MOSES SMILES every step but finetune reads, a labelled BBBP slice, and the tiny model config."""
-    from lgmcl_dgl.data.locations import shared_data_dir
     from lgmcl_dgl.models.config import PRESET_DIR, apply_overrides
 
     work.mkdir(parents=True, exist_ok=True)
     smiles = write_smiles_csv(moses_smiles(molecules), work)
     bbbp = work / f"bbbp_{bbbp_rows}.csv"
-    lines = (shared_data_dir() / "moleculenet" / "BBBP.csv").read_text().splitlines()
+    lines = (shared_data() / "moleculenet" / "BBBP.csv").read_text().splitlines()
     bbbp.write_text("\n".join(lines[:bbbp_rows + 1]) + "\n")
     model = work / "tiny_model.yaml"
     model.write_text(yaml.safe_dump(apply_overrides(yaml.safe_load((PRESET_DIR / "small.yaml").read_text()), TINY_MODEL)))

@@ -4,12 +4,15 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the scripts import their sibling _common
 from _common import load_script  # noqa: E402
 
 faults = load_script("fault_injection")
 
 
+@pytest.mark.shared  # the script draws its molecules from the MOSES files of ../shared/data
 def test_one_kill_of_featurize_resumes_to_identical_outputs(tmp_path):
     out = tmp_path / "faults.json"
     report = faults.main(["--points", "1", "--steps", "featurize", "--molecules", "60", "--work", str(tmp_path / "work"),
